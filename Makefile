@@ -1,0 +1,60 @@
+# devhub: `make up` runs the stack, `make test` installs what it needs, builds and runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PY          := $(VENV)/bin/python
+PYTEST      := $(VENV)/bin/pytest
+# Build-time CA for TLS-intercepting proxies. Off unless given; follows pip's own PIP_CERT when the
+# host's pip is configured with one, so image builds trust what the host's pip trusts.
+EXTRA_CA    ?= $(PIP_CERT)
+export EXTRA_CA PIP_INDEX_URL DEBIAN_MIRROR DEBIAN_SECURITY_MIRROR
+
+.PHONY: help engine bases images image-dev-gpu test test-unit test-image bench lock clean-venv
+
+help:
+	@echo "make test       install what is missing, build the images, run every test"
+	@echo "make test-unit  the Docker-free tests alone"
+	@echo "make images     seed the Debian bases if needed and build the images"
+	@echo "make bench      measure image size, start-to-healthy and rebuild time (bench/results)"
+	@echo "make lock       re-pin requirements.lock files (with hashes) from requirements.in"
+
+$(VENV)/.installed: tests/requirements.lock
+	@bash scripts/ensure-host-tools.sh
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r tests/requirements.lock
+	touch $@
+
+engine:
+	@bash scripts/ensure-docker.sh
+
+bases: engine
+	@bash scripts/seed-base-images.sh
+
+images: image-dev-gpu
+
+image-dev-gpu: bases
+	bash scripts/build-image.sh dev-gpu images/dev-gpu/Dockerfile
+
+test: $(VENV)/.installed images
+	$(PYTEST) tests
+
+test-unit: $(VENV)/.installed
+	$(PYTEST) tests/unit
+
+test-image: $(VENV)/.installed images
+	$(PYTEST) tests/image
+
+bench: $(VENV)/.installed images
+	$(PY) bench/run.py
+
+# Re-resolve pinned requirements (needs network access to PyPI).
+lock:
+	python3 -m venv .lock-venv && .lock-venv/bin/pip install --quiet uv
+	.lock-venv/bin/uv pip compile --quiet --generate-hashes --no-header --python-version 3.9 \
+		--python-platform x86_64-manylinux_2_31 images/dev-gpu/requirements.in -o images/dev-gpu/requirements.lock
+	.lock-venv/bin/uv pip compile --quiet --generate-hashes --no-header --python-version 3.11 \
+		tests/requirements.in -o tests/requirements.lock
+
+clean-venv:
+	rm -rf $(VENV)

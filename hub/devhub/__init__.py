@@ -1,0 +1,1 @@
+"""devhub: hub-side logic of the multi-user TensorFlow development server."""

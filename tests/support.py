@@ -1,0 +1,176 @@
+"""Test helpers shared by the integration tests: polling, tracked Docker resources, SSH clients.
+
+Modelled on jupyter/docker-stacks' tests: containers are tracked and always removed, readiness is
+polled with a deadline (never slept on), and scripts under tests/in_image run inside the image.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import docker
+from docker.models.containers import Container
+
+T = TypeVar("T")
+LABEL = "devhub.test"
+IN_IMAGE = Path(__file__).parent / "in_image"
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 60, interval: float = 0.2, what: str = "condition") -> T:
+    """Poll `predicate` until it returns a truthy value; fail with `what` after `timeout` seconds.
+
+    Exceptions raised by the predicate count as "not yet" and the last one is reported.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+            last_error = exc
+        if time.monotonic() > deadline:
+            detail = f" (last error: {last_error!r})" if last_error else ""
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+class TrackedResources:
+    """Containers and volumes made by a test, removed (with their anonymous volumes) at teardown."""
+
+    def __init__(self, client: docker.DockerClient):
+        self.client = client
+        self.containers: list[Container] = []
+        self.volumes: list[str] = []
+
+    def run(self, image: str, **kwargs) -> Container:
+        kwargs.setdefault("detach", True)
+        kwargs.setdefault("labels", {})[LABEL] = "1"
+        container = self.client.containers.run(image, **kwargs)
+        self.containers.append(container)
+        return container
+
+    def volume(self, prefix: str = "devhub-test") -> str:
+        name = unique(prefix)
+        self.client.volumes.create(name, labels={LABEL: "1"})
+        self.volumes.append(name)
+        return name
+
+    def remove_container(self, container: Container) -> None:
+        container.remove(force=True, v=True)
+        self.containers.remove(container)
+
+    def cleanup(self) -> None:
+        for container in reversed(self.containers):
+            try:
+                container.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+        self.containers.clear()
+        for name in self.volumes:
+            try:
+                self.client.volumes.get(name).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+        self.volumes.clear()
+
+
+def health(container: Container) -> str:
+    container.reload()
+    return container.attrs["State"].get("Health", {}).get("Status", "none")
+
+
+def wait_healthy(container: Container, timeout: float = 120) -> None:
+    def healthy() -> bool:
+        state = health(container)
+        if container.status == "exited":
+            raise AssertionError(f"container exited:\n{container.logs().decode(errors='replace')[-3000:]}")
+        return state == "healthy"
+
+    try:
+        wait_until(healthy, timeout, what=f"{container.name} to become healthy")
+    except TimeoutError:
+        log = container.logs().decode(errors="replace")[-3000:]
+        raise TimeoutError(f"{container.name} not healthy; last log lines:\n{log}") from None
+
+
+def host_port(container: Container, port: str) -> int:
+    container.reload()
+    return int(container.attrs["NetworkSettings"]["Ports"][port][0]["HostPort"])
+
+
+def exec_out(container: Container, cmd: list[str] | str, user: str = "", check: bool = True) -> str:
+    code, out = container.exec_run(cmd, user=user)
+    text = out.decode(errors="replace")
+    if check and code != 0:
+        raise AssertionError(f"{cmd!r} exited {code}: {text}")
+    return text
+
+
+@dataclass
+class KeyPair:
+    private: Path
+    public_line: str
+
+
+def make_keypair(directory: Path, key_type: str = "ed25519", bits: int | None = None, name: str | None = None) -> KeyPair:
+    path = directory / (name or f"id_{key_type}_{uuid.uuid4().hex[:6]}")
+    cmd = ["ssh-keygen", "-q", "-t", key_type, "-N", "", "-C", f"test-{key_type}", "-f", str(path)]
+    if bits:
+        cmd += ["-b", str(bits)]
+    subprocess.run(cmd, check=True)
+    return KeyPair(path, Path(f"{path}.pub").read_text().strip())
+
+
+@dataclass
+class SshTarget:
+    """An OpenSSH client pointed at one sshd, with throwaway known_hosts and a chosen key."""
+
+    port: int
+    key: Path
+    user: str = "jovyan"
+    host: str = "127.0.0.1"
+
+    def options(self) -> list[str]:
+        return [
+            "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", "-i", str(self.key),
+        ]
+
+    def ssh_args(self, *extra: str) -> list[str]:
+        return ["ssh", "-p", str(self.port), *self.options(), *extra, f"{self.user}@{self.host}"]
+
+    def run(self, command: str, *extra: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*self.ssh_args(*extra), command], input=input, capture_output=True, text=True, timeout=timeout
+        )
+
+    def check(self, command: str, *extra: str, input: str | None = None, timeout: float = 120) -> str:
+        result = self.run(command, *extra, input=input, timeout=timeout)
+        assert result.returncode == 0, f"ssh {command!r} exited {result.returncode}: {result.stderr}"
+        return result.stdout
+
+    def run_script(self, script: str, *args: str, timeout: float = 300) -> str:
+        """Run tests/in_image/<script> inside the container with the SSH session's Python."""
+        source = (IN_IMAGE / script).read_text()
+        quoted = " ".join(f"'{a}'" for a in args)
+        return self.check(f"python - {quoted}", input=source, timeout=timeout)

@@ -126,3 +126,11 @@ def user_container(module_resources, image, keys) -> UserContainer:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def venv_bin() -> Path:
+    """The test environment's bin directory (ssh-audit, hadolint live there)."""
+    import sys
+
+    return Path(sys.executable).parent

@@ -1,0 +1,120 @@
+"""Benchmarks of the user image (issue: hardened per-user image). Run by `make bench` via run.py.
+
+- size: uncompressed image size (goal <= 4 GB; the official TF 2.9 GPU image is about 6.5 GB)
+- start: container start to ready, p50/p95 over N runs with the hub's hardening flags, next to a bare
+  `docker run` of the same image (entrypoint `true`) measured in the same run; "ready" is the first
+  moment both the Jupyter API and the sshd banner answer (polled every 20 ms), "healthy" is Docker's
+  own health status with the image's HEALTHCHECK.
+- rebuild: a code-only change (one file under rootfs/) rebuilt with a warm cache (goal <= 30 s).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import HARDENED  # noqa: E402  (the same flags the tests and the hub use)
+
+IMAGE = "devhub/dev-gpu:latest"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def summary(values: list[float]) -> dict:
+    return {"n": len(values), "p50": round(percentile(values, 0.5), 3), "p95": round(percentile(values, 0.95), 3),
+            "min": round(min(values), 3), "max": round(max(values), 3)}
+
+
+def ready(jupyter_port: int, ssh_port: int) -> bool:
+    try:
+        if requests.get(f"http://127.0.0.1:{jupyter_port}/api", timeout=1).status_code != 200:
+            return False
+        with socket.create_connection(("127.0.0.1", ssh_port), timeout=1) as s:
+            return s.recv(64).startswith(b"SSH-2.0")
+    except (OSError, requests.RequestException):
+        return False
+
+
+def one_start(client: docker.DockerClient) -> tuple[float, float]:
+    volume = client.volumes.create()
+    t0 = time.monotonic()
+    container = client.containers.run(
+        IMAGE, detach=True, volumes={volume.name: {"bind": "/home/jovyan", "mode": "rw"}},
+        ports={"2222/tcp": ("127.0.0.1", None), "8888/tcp": ("127.0.0.1", None)}, **HARDENED)
+    try:
+        container.reload()
+        ports = container.attrs["NetworkSettings"]["Ports"]
+        jp, sp = int(ports["8888/tcp"][0]["HostPort"]), int(ports["2222/tcp"][0]["HostPort"])
+        ready_at = healthy_at = None
+        deadline = t0 + 120
+        while time.monotonic() < deadline and healthy_at is None:
+            if ready_at is None and ready(jp, sp):
+                ready_at = time.monotonic() - t0
+            container.reload()
+            if container.attrs["State"].get("Health", {}).get("Status") == "healthy":
+                healthy_at = time.monotonic() - t0
+            time.sleep(0.02)
+        if ready_at is None or healthy_at is None:
+            raise RuntimeError(f"container not ready/healthy within 120 s: {container.logs()[-2000:]!r}")
+        return ready_at, healthy_at
+    finally:
+        container.remove(force=True, v=True)
+        volume.remove(force=True)
+
+
+def bare_run(client: docker.DockerClient) -> float:
+    t0 = time.monotonic()
+    client.containers.run(IMAGE, entrypoint=["true"], remove=True, **HARDENED)
+    return time.monotonic() - t0
+
+
+def code_only_rebuild() -> float:
+    """Rebuild after changing one file under rootfs/, in a copy of the tree (the checkout is untouched)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp)
+        for part in ("images", "hub", ".dockerignore"):
+            src = ROOT / part
+            (shutil.copytree if src.is_dir() else shutil.copy)(src, copy / part)
+        with open(copy / "images/dev-gpu/rootfs/etc/jupyter/jupyter_server_config.py", "a") as f:
+            f.write(f"\n# bench {time.time()}\n")
+        cmd = ["/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker", "build", "--quiet",
+               "-f", "images/dev-gpu/Dockerfile", "-t", "devhub/dev-gpu:bench-rebuild", "."]
+        t0 = time.monotonic()
+        subprocess.run(cmd, cwd=copy, check=True, capture_output=True, env={"DOCKER_BUILDKIT": "1", "PATH": "/usr/bin:/bin"})
+        elapsed = time.monotonic() - t0
+    subprocess.run(["docker", "rmi", "devhub/dev-gpu:bench-rebuild"], capture_output=True)
+    return elapsed
+
+
+def run(runs: int = 10) -> dict:
+    client = docker.from_env(timeout=300)
+    size = client.images.get(IMAGE).attrs["Size"]
+    one_start(client)  # warm-up: page cache, first-run effects
+    starts, bares = [], []
+    for _ in range(runs):  # interleaved, so both see the same machine noise
+        starts.append(one_start(client))
+        bares.append(bare_run(client))
+    return {
+        "image_size_gb": round(size / 1e9, 2),
+        "start_to_ready_s": summary([s[0] for s in starts]),
+        "start_to_docker_healthy_s": summary([s[1] for s in starts]),
+        "bare_docker_run_s": summary(bares),
+        "code_only_rebuild_s": round(code_only_rebuild(), 1),
+        "goals": {"image_size_gb": 4.0, "start_to_healthy_p50_s": 2.5, "code_only_rebuild_s": 30},
+    }

@@ -1,0 +1,55 @@
+"""Properties of the built image: no privilege-raising files, no build-time CA, a clean Dockerfile."""
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PEM = re.compile(r"-----BEGIN CERTIFICATE-----\n(.*?)-----END CERTIFICATE-----", re.S)
+
+
+def run_in_image(docker_client, image, *cmd) -> str:
+    out = docker_client.containers.run(image, list(cmd), entrypoint=[], user="0", remove=True, network_disabled=True)
+    return out.decode()
+
+
+def test_no_setuid_or_setgid_files(docker_client, image):
+    found = run_in_image(docker_client, image, "find", "/", "-xdev", "-type", "f", "-perm", "/6000")
+    assert found == ""
+    assert run_in_image(docker_client, image, "sh", "-c", "command -v sudo su-exec gosu || true").strip() in ("", "/bin/su", "/usr/bin/su")
+
+
+def test_build_time_ca_is_absent_from_the_image(docker_client, image):
+    stock = run_in_image(docker_client, image, "cat", "/etc/ssl/certs/ca-certificates.crt")
+    stock_certs = {c.replace("\n", "") for c in PEM.findall(stock)}
+    extra_ca = os.environ.get("EXTRA_CA")
+    if not extra_ca:
+        # Built without an extra CA: the bundle must be Debian's own (as many certs as its directory).
+        count = run_in_image(docker_client, image, "sh", "-c", "ls /usr/share/ca-certificates/mozilla | wc -l")
+        assert len(stock_certs) == int(count)
+        return
+    extra = [c for c in PEM.findall(Path(extra_ca).read_text()) if c.replace("\n", "") not in stock_certs]
+    assert extra, f"EXTRA_CA={extra_ca} adds no certificate to Debian's bundle; nothing to check"
+    # Search every file of the image for a distinctive line of each extra certificate.
+    needles = [c.splitlines()[len(c.splitlines()) // 2] for c in extra]
+    pattern_file = "\n".join(needles)
+    found = run_in_image(docker_client, image, "sh", "-c",
+                         f"printf '%s\\n' '{pattern_file}' > /tmp/n && grep -rlsF -f /tmp/n / "
+                         "--exclude-dir=proc --exclude-dir=sys --exclude-dir=dev --exclude=n || true")
+    assert found.strip() == ""
+
+
+def test_image_is_tagged_with_the_git_sha(docker_client, image):
+    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    tags = docker_client.images.get(image).tags
+    assert "devhub/dev-gpu:latest" in tags
+    assert f"devhub/dev-gpu:{sha}" in tags, tags
+
+
+@pytest.mark.parametrize("dockerfile", sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("**/Dockerfile") if ".venv" not in p.parts))
+def test_hadolint_is_clean(venv_bin, dockerfile):
+    result = subprocess.run([str(venv_bin / "hadolint"), dockerfile], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

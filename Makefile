@@ -10,7 +10,7 @@ PYTEST      := $(VENV)/bin/pytest
 EXTRA_CA    ?= $(PIP_CERT)
 export EXTRA_CA PIP_INDEX_URL DEBIAN_MIRROR DEBIAN_SECURITY_MIRROR
 
-.PHONY: help engine bases images image-dev-gpu test test-unit test-image bench lock clean-venv
+.PHONY: help engine bases images image-dev-gpu image-nginx test test-unit test-image bench lock clean-venv
 
 help:
 	@echo "make test       install what is missing, build the images, run every test"
@@ -31,10 +31,13 @@ engine:
 bases: engine
 	@bash scripts/seed-base-images.sh
 
-images: image-dev-gpu
+images: image-dev-gpu image-nginx
 
 image-dev-gpu: bases
 	bash scripts/build-image.sh dev-gpu images/dev-gpu/Dockerfile
+
+image-nginx: bases
+	bash scripts/build-image.sh nginx nginx/Dockerfile
 
 test: $(VENV)/.installed images
 	$(PYTEST) tests

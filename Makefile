@@ -10,7 +10,7 @@ PYTEST      := $(VENV)/bin/pytest
 EXTRA_CA    ?= $(PIP_CERT)
 export EXTRA_CA PIP_INDEX_URL DEBIAN_MIRROR DEBIAN_SECURITY_MIRROR
 
-.PHONY: help engine bases images image-dev-gpu image-nginx test test-unit test-image bench lock clean-venv
+.PHONY: help engine bases images image-dev-gpu image-nginx image-hub test test-unit test-image bench lock clean-venv
 
 help:
 	@echo "make test       install what is missing, build the images, run every test"
@@ -31,13 +31,16 @@ engine:
 bases: engine
 	@bash scripts/seed-base-images.sh
 
-images: image-dev-gpu image-nginx
+images: image-dev-gpu image-nginx image-hub
 
 image-dev-gpu: bases
 	bash scripts/build-image.sh dev-gpu images/dev-gpu/Dockerfile
 
 image-nginx: bases
 	bash scripts/build-image.sh nginx nginx/Dockerfile
+
+image-hub: bases
+	bash scripts/build-image.sh hub hub/Dockerfile
 
 test: $(VENV)/.installed images
 	$(PYTEST) tests

@@ -1,0 +1,81 @@
+"""configure(c, settings): everything devhub sets on the JupyterHub config object.
+
+Operators can override any of it without rebuilding: every *.py file in
+DATA_DIR/jupyterhub_config.d/ (/srv/jupyterhub/jupyterhub_config.d/, on the hub-data volume) and in
+jupyterhub_config.d/ next to the config file is executed last, sorted by file name, with `c` and
+`settings` in scope.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from . import auth, secrets, services
+from .settings import Settings
+from .spawner import DevhubSpawner
+
+log = logging.getLogger("JupyterHub")  # the hub app's logger: same format as its own lines
+
+
+def configure(c, settings: Settings, config_file: str | os.PathLike | None = None) -> None:
+    data = Path(settings.data_dir)
+    hub_secrets = secrets.load(data, settings.proxy_auth_token_file)
+
+    # Hub process and database; the proxy runs as its own service (devhub.proxy).
+    c.JupyterHub.bind_url = "http://0.0.0.0:8000"  # the public side is the proxy's, this is its default
+    c.JupyterHub.hub_ip = "0.0.0.0"
+    c.JupyterHub.hub_port = 8081
+    c.JupyterHub.hub_connect_ip = settings.hub_connect_host
+    c.JupyterHub.db_url = f"sqlite:///{data / 'jupyterhub.sqlite'}"
+    c.JupyterHub.pid_file = str(data / "jupyterhub.pid")
+    c.JupyterHub.cookie_secret_file = str(hub_secrets.cookie_secret_file)
+    c.JupyterHub.cleanup_servers = False  # user servers survive hub restarts and upgrades
+    c.JupyterHub.cleanup_proxy = False
+    c.ConfigurableHTTPProxy.should_start = False
+    c.ConfigurableHTTPProxy.api_url = settings.proxy_api_url
+    c.ConfigurableHTTPProxy.auth_token = hub_secrets.proxy_auth_token
+    # Auth state (OAuth tokens) is encrypted with this key; JupyterHub reads it from the environment.
+    # User containers never see it: DockerSpawner passes no hub environment (env_keep is empty).
+    os.environ["JUPYTERHUB_CRYPT_KEY"] = hub_secrets.crypt_key
+
+    # Authentication.
+    auth.apply(c, settings, log)
+    if settings.is_demo:
+        c.JupyterHub.template_vars = {"announcement": auth.DEMO_BANNER}
+
+    # User servers.
+    c.JupyterHub.spawner_class = DevhubSpawner
+    c.DevhubSpawner.devhub_settings = settings
+    c.Spawner.start_timeout = settings.spawn_timeout
+    c.Spawner.http_timeout = settings.spawn_timeout
+    c.JupyterHub.allow_named_servers = False  # one server (container, network, GPUs) per user
+
+    # Services.
+    svc, roles = services.services_and_roles(settings)
+    c.JupyterHub.services = svc
+    c.JupyterHub.load_roles = roles
+
+    load_overrides(c, settings, config_file)
+
+
+def override_dirs(settings: Settings, config_file: str | os.PathLike | None) -> list[Path]:
+    dirs = [Path(settings.data_dir) / "jupyterhub_config.d"]
+    if config_file:
+        dirs.append(Path(config_file).resolve().parent / "jupyterhub_config.d")
+    return dirs
+
+
+def load_overrides(c, settings: Settings, config_file: str | os.PathLike | None = None) -> list[Path]:
+    """Execute the operator's *.py overrides (see module doc); return the files run, in order."""
+    files = []
+    for d in override_dirs(settings, config_file):
+        if d.is_dir():
+            files += [f for f in d.iterdir() if f.suffix == ".py" and f.is_file()]
+    files.sort(key=lambda f: (f.name, str(f)))
+    for f in files:
+        log.info("Loading config override %s", f)
+        code = compile(f.read_text(encoding="utf-8"), str(f), "exec")
+        exec(code, {"c": c, "settings": settings, "__file__": str(f), "__name__": "jupyterhub_config_d"})
+    return files

@@ -1,0 +1,43 @@
+"""The demo identity provider: oidc-provider-mock with devhub's demo users. NOT FOR PRODUCTION.
+
+Run from the hub image as the `oidc` service:  python -m devhub.demo_idp  (listens on 0.0.0.0:8080;
+DEMO_IDP_PORT changes the port). Browsers reach it through nginx at PUBLIC_URL/demo-idp/ (nginx
+strips the prefix; the IdP's forms post back to their own URL, so the prefix needs no support
+here); the hub calls it directly at DEMO_OIDC_URL (http://oidc:8080).
+
+The mock signs in whoever clicks a user name (no password), and accepts any client id/secret:
+the hub only admits the users below (auth.py), everybody else typed into the form is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+# username -> is admin
+DEMO_USERS: dict[str, bool] = {"alice": True, "bob": False}
+
+
+def argv(port: int = 8080) -> list[str]:
+    args = ["--host", "0.0.0.0", "--port", str(port)]
+    for name in DEMO_USERS:
+        args += ["--user-claims", json.dumps({"sub": name, "preferred_username": name, "name": name.title()})]
+    return args
+
+
+def main() -> None:
+    from oidc_provider_mock.__main__ import run
+
+    port = int(os.environ.get("DEMO_IDP_PORT", "8080"))
+    print(
+        "WARNING: DEMO identity provider (oidc-provider-mock), not for production; users: "
+        + ", ".join(f"{n}{' (admin)' if a else ''}" for n, a in DEMO_USERS.items()),
+        file=sys.stderr,
+        flush=True,
+    )
+    run.main(args=argv(port), prog_name="devhub.demo_idp")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Start configurable-http-proxy with the shared auth token (the `proxy` service's command).
+
+    python -m devhub.proxy [configurable-http-proxy options...]
+
+CONFIGPROXY_AUTH_TOKEN is taken from the environment when set, else read from (or, when the proxy
+starts before the hub, created in) PROXY_AUTH_TOKEN_FILE (default /srv/proxy-secret/auth_token, a
+volume shared with the hub only). The token is passed through the environment, never argv.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+from . import secrets
+
+DEFAULT_ARGS = [
+    "--ip=0.0.0.0",
+    "--port=8000",
+    "--api-ip=0.0.0.0",
+    "--api-port=8001",
+    "--error-target=http://hub:8081/hub/error",
+]
+
+
+def main(args: list[str]) -> None:
+    token = os.environ.get("CONFIGPROXY_AUTH_TOKEN", "").strip()
+    if not token:
+        path = os.environ.get("PROXY_AUTH_TOKEN_FILE", "").strip() or "/srv/proxy-secret/auth_token"
+        try:
+            token = secrets.read_or_create(path)
+        except (OSError, secrets.SecretError) as exc:
+            print(f"devhub.proxy: {exc}", file=sys.stderr)
+            sys.exit(2)
+    env = dict(os.environ, CONFIGPROXY_AUTH_TOKEN=token)
+    chp = shutil.which("configurable-http-proxy") or "configurable-http-proxy"
+    os.execvpe(chp, [chp, *(args or DEFAULT_ARGS)], env)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,98 @@
+"""The hub's secrets: generated on first start, persisted with mode 600, never printed.
+
+- cookie secret  (DATA_DIR/jupyterhub_cookie_secret, 32 random bytes as hex: JupyterHub's own format)
+- auth-state key (DATA_DIR/crypt_key, 32 random bytes as hex: JUPYTERHUB_CRYPT_KEY)
+- proxy token    (PROXY_AUTH_TOKEN_FILE, 32 random bytes as hex): shared with the proxy service,
+  which reads it through `python -m devhub.proxy`; kept outside DATA_DIR so the proxy never sees the
+  hub's database or other secrets. CONFIGPROXY_AUTH_TOKEN in the environment takes precedence.
+
+An existing file that is readable by group/others, is not a regular file, or does not hold 64 hex
+digits is refused with an error saying which file and what is wrong (the hub does not start).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets as _random
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+COOKIE_SECRET = "jupyterhub_cookie_secret"
+CRYPT_KEY = "crypt_key"
+
+
+class SecretError(RuntimeError):
+    """A persisted secret is unusable; the message names the file and says how to fix it."""
+
+
+@dataclass(frozen=True)
+class HubSecrets:
+    cookie_secret_file: Path
+    cookie_secret: str = field(repr=False)
+    crypt_key: str = field(repr=False)
+    proxy_auth_token: str = field(repr=False)
+
+
+def read_or_create(path: Path | str) -> str:
+    """Return the 64-hex-digit secret in `path`, creating it (mode 600, atomically) if missing."""
+    path = Path(path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        return _read(path)
+    except FileNotFoundError:
+        pass
+    value = _random.token_hex(32)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{_random.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(value + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            # link() fails if another process (the proxy, a second hub) created it meanwhile: use theirs.
+            os.link(tmp, path)
+        except FileExistsError:
+            return _read(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return value
+
+
+def _read(path: Path) -> str:
+    st = os.lstat(path)  # FileNotFoundError propagates: "create it"
+    if not stat.S_ISREG(st.st_mode):
+        raise SecretError(f"secret file {path} is not a regular file; remove it so a new secret is generated")
+    if st.st_mode & 0o077:
+        raise SecretError(
+            f"secret file {path} has mode {stat.S_IMODE(st.st_mode):o}, readable by others than its owner; "
+            f"run `chmod 600 {path}` (or remove it to generate a new one)"
+        )
+    if st.st_uid != os.geteuid():
+        raise SecretError(f"secret file {path} is owned by uid {st.st_uid}, not by this process (uid {os.geteuid()})")
+    value = path.read_text(encoding="ascii", errors="replace").strip()
+    if not HEX64.fullmatch(value):
+        raise SecretError(
+            f"secret file {path} does not hold a secret of 64 lowercase hex digits; "
+            "remove it to generate a new one (existing sessions and stored auth state become invalid)"
+        )
+    return value
+
+
+def load(data_dir: Path | str, proxy_token_file: Path | str, env: dict[str, str] | None = None) -> HubSecrets:
+    """Create or read every secret the hub needs."""
+    env = dict(os.environ) if env is None else env
+    data_dir = Path(data_dir)
+    cookie_file = data_dir / COOKIE_SECRET
+    token = env.get("CONFIGPROXY_AUTH_TOKEN", "").strip()
+    if not token:
+        token = read_or_create(proxy_token_file)
+    return HubSecrets(
+        cookie_secret_file=cookie_file,
+        cookie_secret=read_or_create(cookie_file),
+        crypt_key=read_or_create(data_dir / CRYPT_KEY),
+        proxy_auth_token=token,
+    )

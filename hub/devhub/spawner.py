@@ -1,0 +1,406 @@
+"""DevhubSpawner: DockerSpawner configured for devhub's hardened, isolated user containers.
+
+Everything DockerSpawner already does (create/start/stop/remove, internal IPs, volumes, cpu/mem
+limits, extra_host_config/extra_create_kwargs) is used as is; this class only supplies per-user
+defaults from the settings and adds:
+
+- one Docker network per user (USER_NETWORK_PREFIX + escaped name, bridge, internal: no egress),
+  created on start, with the hub and proxy containers of the same compose project attached
+  (aliases: their compose service names, and HUB_CONNECT_HOST for the hub); removed on stop;
+- GPU allocation (gpus.py), recorded in the container labels devhub.user / devhub.gpus;
+- resource profiles on the spawn page when PROFILES is set;
+- delete_forever(): the user's home volume is removed, archived or kept (ON_USER_DELETE) when the
+  user is deleted;
+- a hook for the user's SSH keys (DEVHUB_SSH_AUTHORIZED_KEYS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import inspect
+import socket
+import time
+from typing import Any as TAny
+
+import docker.errors
+from dockerspawner import DockerSpawner
+from traitlets import Any, Callable, List, default
+
+from . import gpus, names
+from .settings import Profile, Settings, size_in_bytes
+
+HOME = "/home/jovyan"
+DATASETS = "/datasets"
+LABEL_USER = gpus.LABEL_USER
+LABEL_ROLE = "devhub.role"  # user-server | user-network | home | home-archive | archive-helper
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+# Capabilities the archive helper needs to copy a home volume verbatim (owners, modes, times).
+ARCHIVE_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"]
+
+
+def no_ssh_keys(spawner: "DevhubSpawner") -> str:
+    """Default for DevhubSpawner.ssh_authorized_keys: no keys (sshd runs, nobody can log in)."""
+    return ""
+
+
+class DevhubSpawner(DockerSpawner):
+    devhub_settings = Any(help="devhub.settings.Settings of this hub (set by devhub.config).").tag(config=True)
+
+    ssh_authorized_keys = Callable(
+        no_ssh_keys,
+        help="""Callable(spawner) -> str (may be async): the user's SSH public keys, one per line,
+        passed to the container as DEVHUB_SSH_AUTHORIZED_KEYS.""",
+    ).tag(config=True)
+
+    gpu_pool = Any(help="gpus.GpuPool shared by all spawners (default: one per hub, from Docker labels).").tag(
+        config=True
+    )
+
+    connect_services = List(
+        ["hub", "proxy"],
+        help="Compose services (of the hub's compose project) attached to each user network.",
+    ).tag(config=True)
+
+    # ---- defaults derived from the settings ----
+
+    @property
+    def s(self) -> Settings:
+        if self.devhub_settings is None:
+            raise RuntimeError("DevhubSpawner.devhub_settings is not set (use devhub.config.configure)")
+        return self.devhub_settings
+
+    @default("image")
+    def _default_image(self):
+        return self.s.user_image
+
+    @default("object_name")
+    def _object_name_default(self):
+        return names.container_name(self.user.name)
+
+    def _image_changed(self, change):
+        # DockerSpawner re-renders the name from its template on image changes; ours does not
+        # depend on the image.
+        self.object_name = self._object_name_default()
+
+    @default("network_name")
+    def _default_network_name(self):
+        return names.network_name(self.s.user_network_prefix, self.user.name)
+
+    @default("use_internal_ip")
+    def _default_use_internal_ip(self):
+        return True
+
+    @default("remove")
+    def _default_remove(self):
+        return True
+
+    @default("volumes")
+    def _default_volumes(self):
+        return {self.home_volume: {"bind": HOME, "mode": "rw"}}
+
+    @default("read_only_volumes")
+    def _default_read_only_volumes(self):
+        return {self.s.datasets_source: DATASETS}
+
+    @default("mem_limit")
+    def _default_mem_limit(self):
+        return self.s.user_mem_limit
+
+    @default("cpu_limit")
+    def _default_cpu_limit(self):
+        return self.s.user_cpu_limit
+
+    @default("extra_host_config")
+    def _default_extra_host_config(self):
+        return lambda spawner: spawner.hardened_host_config()
+
+    @default("extra_create_kwargs")
+    def _default_extra_create_kwargs(self):
+        return lambda spawner: {"user": "1000:100", "labels": spawner.container_labels()}
+
+    @default("options_form")
+    def _default_options_form(self):
+        return self.profiles_form if self.s.profiles else ""
+
+    @default("options_from_form")
+    def _default_options_from_form(self):
+        return self.profile_from_form
+
+    @property
+    def home_volume(self) -> str:
+        return names.volume_name(self.s.user_volume_prefix, self.user.name)
+
+    # ---- what the container is created with ----
+
+    _gpu: gpus.GpuRequest | None = None
+    _ssh_keys: str = ""
+
+    def hardened_host_config(self) -> dict[str, TAny]:
+        s = self.s
+        config: dict[str, TAny] = {
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "read_only": True,
+            "tmpfs": {
+                "/tmp": f"rw,nosuid,nodev,size={size_in_bytes(s.user_tmp_size)},mode=1777",
+                "/run": "rw,nosuid,nodev,noexec,uid=1000,gid=100,mode=0755,size=64m",
+            },
+            "pids_limit": s.user_pids_limit,
+            "shm_size": s.user_shm_size,
+        }
+        gpu = self._gpu or gpus.request_for("none")
+        if gpu.device_requests:
+            config["device_requests"] = list(gpu.device_requests)
+        return config
+
+    def container_labels(self) -> dict[str, str]:
+        labels = {LABEL_USER: self.user.name, LABEL_ROLE: "user-server"}
+        if self._gpu is not None:
+            labels.update(self._gpu.labels)
+        return labels
+
+    def get_env(self):
+        env = super().get_env()
+        env["DEVHUB_SSH_AUTHORIZED_KEYS"] = self._ssh_keys
+        env.update((self._gpu or gpus.request_for("none")).env)
+        return env
+
+    # ---- profiles ----
+
+    def profile(self) -> Profile | None:
+        """The profile chosen in user_options (validated again: the API can bypass the form)."""
+        if not self.s.profiles:
+            return None
+        name = (self.user_options or {}).get("profile") or self.s.profiles[0].name
+        for profile in self.s.profiles:
+            if profile.name == name:
+                return profile
+        raise ValueError(f"unknown profile {name!r}; choose one of " + ", ".join(p.name for p in self.s.profiles))
+
+    def profiles_form(self, spawner=None) -> str:
+        options = []
+        for i, p in enumerate(self.s.profiles):
+            gpu = {"none": "no GPU", "all": "all GPUs"}.get(p.gpus, f"{p.gpus} GPU(s)")
+            label = f"{p.display_name} ({p.cpu:g} CPU, {p.mem} memory, {gpu})"
+            selected = " selected" if i == 0 else ""
+            options.append(f'<option value="{html.escape(p.name)}"{selected}>{html.escape(label)}</option>')
+        return (
+            '<label for="devhub-profile">Resources</label>\n'
+            '<select class="form-control" id="devhub-profile" name="profile">\n'
+            + "\n".join(options)
+            + "\n</select>"
+        )
+
+    def profile_from_form(self, formdata) -> dict[str, str]:
+        value = formdata.get("profile", [""])
+        name = value[0] if isinstance(value, list) and value else str(value)
+        if self.s.profiles and name not in {p.name for p in self.s.profiles}:
+            raise ValueError(f"unknown profile {name!r}")
+        return {"profile": name} if name else {}
+
+    def apply_profile(self) -> str:
+        """Apply the chosen profile's cpu/mem; return the GPU mode for this start."""
+        profile = self.profile()
+        if profile is None:
+            return self.s.gpu_mode
+        self.cpu_limit = profile.cpu
+        self.mem_limit = profile.mem
+        return profile.gpus
+
+    # ---- GPUs ----
+
+    def _pool(self) -> gpus.GpuPool:
+        if self.gpu_pool is None:
+            cls = DevhubSpawner
+            if cls._shared_pool is None:
+                cls._shared_pool = gpus.GpuPool(self.s.gpu_devices, gpus.docker_in_use(self.client))
+            self.gpu_pool = cls._shared_pool
+        return self.gpu_pool
+
+    _shared_pool: gpus.GpuPool | None = None
+
+    async def allocate_gpus(self, mode: str) -> gpus.GpuRequest:
+        if mode in ("none", "all"):
+            return gpus.request_for(mode)
+        pool = self._pool()
+        loop = asyncio.get_running_loop()
+        devices = await loop.run_in_executor(self.executor, pool.claim, self.user.name, int(mode))
+        return gpus.request_for("ids", devices)
+
+    def release_gpus(self) -> None:
+        if self._gpu is not None and self._gpu.devices:
+            self._pool().release(self.user.name)
+        self._gpu = None
+
+    # ---- per-user network ----
+
+    async def _compose_peers(self) -> dict[str, list[str]]:
+        """{container id: [aliases]} of the services to attach (hub, proxy) in the hub's compose project."""
+        try:
+            me = await self.docker("inspect_container", socket.gethostname())
+        except docker.errors.NotFound:
+            self.log.warning("The hub is not running in a Docker container; user networks get no hub/proxy attached")
+            return {}
+        project = (me["Config"].get("Labels") or {}).get(COMPOSE_PROJECT)
+        if not project:
+            self.log.warning("The hub container has no %s label; attaching only the hub itself", COMPOSE_PROJECT)
+            return {me["Id"]: [self.s.hub_connect_host]}
+        peers: dict[str, list[str]] = {}
+        for service in self.connect_services:
+            filters = {"label": [f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_SERVICE}={service}"]}
+            for c in await self.docker("containers", filters=filters):
+                aliases = [service]
+                if service == "hub" and self.s.hub_connect_host != "hub":
+                    aliases.append(self.s.hub_connect_host)
+                peers[c["Id"]] = aliases
+        if me["Id"] not in peers:
+            peers[me["Id"]] = [self.s.hub_connect_host]
+        return peers
+
+    async def ensure_network(self) -> str:
+        """Create the user's internal network if missing and attach the hub and proxy to it."""
+        name = self.network_name
+        found = [n for n in await self.docker("networks", names=[name]) if n["Name"] == name]
+        if found:
+            network_id = found[0]["Id"]
+        else:
+            try:
+                created = await self.docker(
+                    "create_network",
+                    name,
+                    driver="bridge",
+                    internal=True,
+                    check_duplicate=True,
+                    labels={LABEL_USER: self.user.name, LABEL_ROLE: "user-network"},
+                )
+                network_id = created["Id"]
+                self.log.info("Created network %s for %s", name, self.user.name)
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:
+                    raise
+                network_id = (await self.docker("inspect_network", name))["Id"]
+        attached = (await self.docker("inspect_network", network_id)).get("Containers") or {}
+        for container_id, aliases in (await self._compose_peers()).items():
+            if container_id in attached:
+                continue
+            try:
+                await self.docker("connect_container_to_network", container_id, network_id, aliases=aliases)
+            except docker.errors.APIError as exc:
+                if exc.status_code not in (403, 409) or "already exists" not in str(exc):
+                    raise
+        return network_id
+
+    async def remove_network(self) -> None:
+        """Detach everything from the user's network and remove it (best effort, logged)."""
+        name = self.network_name
+        try:
+            network = await self.docker("inspect_network", name)
+        except docker.errors.NotFound:
+            return
+        try:
+            for container_id in network.get("Containers") or {}:
+                await self.docker("disconnect_container_from_network", container_id, network["Id"], force=True)
+            await self.docker("remove_network", network["Id"])
+            self.log.info("Removed network %s", name)
+        except docker.errors.APIError as exc:
+            self.log.warning("Could not remove network %s: %s", name, exc)
+
+    async def poll(self):
+        status = await super().poll()
+        if status is None and self.object_id:
+            # A recreated hub or proxy container is not attached to the networks of servers that
+            # kept running; re-attach (idempotent, one inspect when nothing is missing).
+            try:
+                await self.ensure_network()
+            except Exception as exc:  # noqa: BLE001 - polling must not fail on this
+                self.log.warning("Could not check network %s: %s", self.network_name, exc)
+        return status
+
+    # ---- lifecycle ----
+
+    async def start(self):
+        mode = self.apply_profile()
+        keys = self.ssh_authorized_keys(self)
+        self._ssh_keys = (await keys if inspect.isawaitable(keys) else keys) or ""
+        self._gpu = await self.allocate_gpus(mode)
+        try:
+            await self.ensure_network()
+            return await super().start()
+        except BaseException:
+            self.release_gpus()
+            raise
+
+    async def stop(self, now=False):
+        try:
+            await super().stop(now=now)
+        finally:
+            self.release_gpus()
+            await self.remove_network()
+
+    # ---- user deletion ----
+
+    async def delete_forever(self):
+        """Called by JupyterHub when the user is deleted: remove, archive or keep the home volume."""
+        policy = self.s.on_user_delete
+        volume = self.home_volume
+        await self.remove_network()
+        if policy == "keep":
+            self.log.info("User %s deleted; keeping home volume %s (ON_USER_DELETE=keep)", self.user.name, volume)
+            return
+        try:
+            await self.docker("inspect_volume", volume)
+        except docker.errors.NotFound:
+            self.log.info("User %s deleted; home volume %s does not exist", self.user.name, volume)
+            return
+        if policy == "archive":
+            archive = await self.archive_volume(volume)
+            self.log.info("User %s deleted; home volume %s archived as %s", self.user.name, volume, archive)
+        await self.docker("remove_volume", volume)
+        self.log.info("User %s deleted; removed home volume %s", self.user.name, volume)
+
+    async def _helper_image(self) -> str:
+        """The hub's own image (has cp), else the user image."""
+        try:
+            me = await self.docker("inspect_container", socket.gethostname())
+            return me["Image"]
+        except docker.errors.NotFound:
+            return self.s.user_image
+
+    async def archive_volume(self, volume: str) -> str:
+        """Copy `volume` into a new devhub-archive-<escaped>-<UTC timestamp> volume; return its name."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        archive = names.archive_volume_name(self.user.name, stamp)
+        labels = {LABEL_USER: self.user.name, LABEL_ROLE: "home-archive", "devhub.archived-from": volume}
+        await self.docker("create_volume", archive, labels=labels)
+        host_config = self.client.create_host_config(
+            binds={volume: {"bind": "/from", "mode": "ro"}, archive: {"bind": "/to", "mode": "rw"}},
+            network_mode="none",
+            cap_drop=["ALL"],
+            cap_add=ARCHIVE_CAPS,
+            security_opt=["no-new-privileges"],
+            read_only=True,
+        )
+        helper = await self.docker(
+            "create_container",
+            await self._helper_image(),
+            entrypoint=["cp", "-a", "/from/.", "/to/"],
+            command=[],
+            user="0:0",
+            labels={LABEL_USER: self.user.name, LABEL_ROLE: "archive-helper"},
+            host_config=host_config,
+            name=names.docker_name("devhub-archiver-", self.user.name),
+        )
+        try:
+            await self.docker("start", helper["Id"])
+            result = await self.docker("wait", helper["Id"], timeout=3600)
+            if result.get("StatusCode") != 0:
+                logs = await self.docker("logs", helper["Id"], tail=20)
+                raise RuntimeError(
+                    f"archiving {volume} into {archive} failed (exit {result.get('StatusCode')}): "
+                    f"{logs.decode(errors='replace').strip()}; the home volume was kept"
+                )
+        finally:
+            await self.docker("remove_container", helper["Id"], force=True)
+        return archive

@@ -300,7 +300,7 @@ class DevhubSpawner(DockerSpawner):
         except docker.errors.NotFound:
             return
         try:
-            for container_id in network.get("Containers") or {}:
+            for container_id in list(network.get("Containers") or {}):
                 await self.docker("disconnect_container_from_network", container_id, network["Id"], force=True)
             await self.docker("remove_network", network["Id"])
             self.log.info("Removed network %s", name)

@@ -1,0 +1,412 @@
+"""DevhubSpawner: a real DockerSpawner instance with a fake user/hub; Docker is an in-memory fake
+at the API boundary (docker.APIClient with a fixed API version, so host configs are built by the
+real docker SDK), recording exactly what the spawner asks Docker to do."""
+
+import asyncio
+import builtins
+import itertools
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import docker
+import docker.errors
+import pytest
+from traitlets.config import Config
+
+from devhub import config as devhub_config
+from devhub import gpus
+from devhub.settings import load
+from devhub.spawner import DevhubSpawner
+
+HUB_ID = "h" * 64
+PROXY_ID = "p" * 64
+ids = (f"{n:064x}" for n in itertools.count(1))
+
+
+class FakeDocker(docker.APIClient):
+    """Enough of the Docker Engine API for DockerSpawner and DevhubSpawner, in memory."""
+
+    def __init__(self, in_compose=True):
+        super().__init__(base_url="unix:///nonexistent/docker.sock", version="1.41")
+        self.calls = []
+        self.containers_ = {}
+        self.networks_ = {}
+        self.volumes_ = {}
+        if in_compose:
+            for cid, service in ((HUB_ID, "hub"), (PROXY_ID, "proxy")):
+                labels = {"com.docker.compose.project": "devhub", "com.docker.compose.service": service}
+                self.containers_[cid] = {"Id": cid, "Name": service, "Image": "sha256:hubimage",
+                                         "Config": {"Labels": labels, "Env": []}, "State": {"Status": "running", "Running": True},
+                                         "NetworkSettings": {"Networks": {}}}
+            self.hostname = HUB_ID[:12]
+        else:
+            self.hostname = "laptop"
+
+    def _find(self, ref):
+        for c in self.containers_.values():
+            if ref in (c["Id"], c["Name"]) or (len(ref) >= 12 and c["Id"].startswith(ref)):
+                return c
+        raise not_found(f"No such container: {ref}")
+
+    def inspect_image(self, image):
+        self.calls.append(("inspect_image", image))
+        return {"Config": {"Cmd": []}}
+
+    def inspect_container(self, ref):
+        return self._find(ref)
+
+    def containers(self, all=False, filters=None, **kw):  # noqa: A002 - the SDK's parameter name
+        include_stopped = all
+        wanted = filters.get("label", [])
+        wanted = [wanted] if isinstance(wanted, str) else wanted
+        statuses = filters.get("status") or (None if include_stopped else ["running"])
+        result = []
+        for c in self.containers_.values():
+            labels = c["Config"]["Labels"]
+            if statuses is None or c["State"]["Status"] in statuses:
+                if builtins.all(_label_matches(labels, w) for w in wanted):
+                    result.append({"Id": c["Id"], "Labels": labels})
+        return result
+
+    def create_container(self, image, **kwargs):
+        self.calls.append(("create_container", image, kwargs))
+        cid = next(ids)
+        self.containers_[cid] = {"Id": cid, "Name": kwargs["name"], "Image": image,
+                                 "Config": {"Labels": kwargs.get("labels") or {}, "Env": []},
+                                 "State": {"Status": "created", "Running": False}, "create": kwargs,
+                                 "NetworkSettings": {"Networks": {}}}
+        return {"Id": cid}
+
+    def start(self, container):
+        self.calls.append(("start", container))
+        c = self._find(container)
+        c["State"].update(Status="running", Running=True)
+        mode = c.get("create", {}).get("host_config", {}).get("NetworkMode")
+        if mode and mode in self.networks_:
+            c["NetworkSettings"]["Networks"][mode] = {"IPAddress": "10.99.0.2"}
+
+    def stop(self, container, **kw):
+        self.calls.append(("stop", container))
+        self._find(container)["State"].update(Status="exited", Running=False, ExitCode=0)
+
+    def remove_container(self, container, **kw):
+        self.calls.append(("remove_container", container))
+        self.containers_.pop(self._find(container)["Id"])
+
+    def wait(self, container, **kw):
+        return {"StatusCode": 0}
+
+    def networks(self, names=None, **kw):
+        return [n for n in self.networks_.values() if names is None or n["Name"] in names]
+
+    def create_network(self, name, **kwargs):
+        self.calls.append(("create_network", name, kwargs))
+        nid = next(ids)
+        self.networks_[name] = {"Id": nid, "Name": name, "Containers": {}, **kwargs}
+        return {"Id": nid}
+
+    def _network(self, ref):
+        for n in self.networks_.values():
+            if ref in (n["Id"], n["Name"]):
+                return n
+        raise not_found(f"network {ref} not found")
+
+    def inspect_network(self, ref, **kw):
+        return self._network(ref)
+
+    def connect_container_to_network(self, container, net_id, aliases=None, **kw):
+        self.calls.append(("connect", container, self._network(net_id)["Name"], aliases))
+        self._network(net_id)["Containers"][container] = {"Aliases": aliases}
+
+    def disconnect_container_from_network(self, container, net_id, force=False):
+        self.calls.append(("disconnect", container, self._network(net_id)["Name"]))
+        self._network(net_id)["Containers"].pop(container)
+
+    def remove_network(self, net_id):
+        n = self._network(net_id)
+        self.calls.append(("remove_network", n["Name"]))
+        self.networks_.pop(n["Name"])
+
+    def inspect_volume(self, name):
+        if name not in self.volumes_:
+            raise not_found(f"no such volume {name}")
+        return self.volumes_[name]
+
+    def create_volume(self, name, labels=None, **kw):
+        self.calls.append(("create_volume", name, labels))
+        self.volumes_[name] = {"Name": name, "Labels": labels}
+        return self.volumes_[name]
+
+    def remove_volume(self, name, **kw):
+        self.calls.append(("remove_volume", name))
+        self.volumes_.pop(name)
+
+
+def not_found(message):
+    return docker.errors.NotFound(message, response=SimpleNamespace(status_code=404, reason="Not Found"))
+
+
+def _label_matches(labels, wanted):
+    key, _, value = wanted.partition("=")
+    return key in labels and (not value or labels[key] == value)
+
+
+class FakeHub:
+    def __init__(self):
+        self.api_url = "http://hub:8081/hub/api"
+        self.base_url = "/hub/"
+        self.public_host = ""
+        self.url = "http://hub:8081/hub/"
+
+
+class FakeUser:
+    def __init__(self, name):
+        self.name = name
+        self.escaped_name = name
+        self.url = f"/user/{name}/"
+        self.server = None
+        self.settings = {}
+
+
+@pytest.fixture
+def fake_docker(monkeypatch):
+    fake = FakeDocker()
+    monkeypatch.setattr(DevhubSpawner, "_client", fake)
+    monkeypatch.setattr(DevhubSpawner, "_shared_pool", None)
+    monkeypatch.setattr("devhub.spawner.socket.gethostname", lambda: fake.hostname)
+    return fake
+
+
+def make_spawner(tmp_path, username="alice", user_options=None, **env):
+    env = {"DATA_DIR": str(tmp_path / "data"), "PROXY_AUTH_TOKEN_FILE": str(tmp_path / "token"), **env}
+    c = Config()
+    devhub_config.configure(c, load(env))
+    spawner = DevhubSpawner(user=FakeUser(username), hub=FakeHub(), config=c, api_token="user-api-token")
+    spawner.server = SimpleNamespace(base_url=f"/user/{username}/", ip="", port=8888)
+    spawner.user_options = user_options or {}
+    return spawner
+
+
+def created(fake):
+    (call,) = [c for c in fake.calls if c[0] == "create_container"]
+    return call[2]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_container_is_hardened_and_isolated(tmp_path, fake_docker):
+    sp = make_spawner(tmp_path, USER_MEM_LIMIT="6G", USER_CPU_LIMIT="1.5", USER_PIDS_LIMIT="512",
+                      USER_SHM_SIZE="256m", USER_TMP_SIZE="1G", DATASETS_SOURCE="/srv/datasets")
+    ip, port = run(sp.start())
+    assert (ip, port) == ("10.99.0.2", 8888)
+    kw = created(fake_docker)
+    hc = kw["host_config"]
+    assert kw["name"] == "devhub-user-alice"
+    assert kw["user"] == "1000:100"
+    assert kw["labels"] == {"devhub.user": "alice", "devhub.role": "user-server"}
+    assert hc["CapDrop"] == ["ALL"]
+    assert hc["SecurityOpt"] == ["no-new-privileges"]
+    assert hc["ReadonlyRootfs"] is True
+    assert hc["Tmpfs"] == {
+        "/tmp": f"rw,nosuid,nodev,size={1024**3},mode=1777",
+        "/run": "rw,nosuid,nodev,noexec,uid=1000,gid=100,mode=0755,size=64m",
+    }
+    assert hc["PidsLimit"] == 512
+    assert hc["Memory"] == 6 * 1024**3
+    assert hc["CpuQuota"] == 150_000 and hc["CpuPeriod"] == 100_000
+    assert hc["ShmSize"] == 256 * 1024**2
+    assert hc["AutoRemove"] is True
+    assert "PortBindings" not in hc or not hc["PortBindings"]
+    assert hc["NetworkMode"] == "devhub-user-alice"
+    assert sorted(hc["Binds"]) == ["/srv/datasets:/datasets:ro", "devhub-home-alice:/home/jovyan:rw"]
+    assert "DeviceRequests" not in hc
+    env = kw["environment"]
+    assert env["NVIDIA_VISIBLE_DEVICES"] == "void"
+    assert env["DEVHUB_SSH_AUTHORIZED_KEYS"] == ""
+    assert env["JUPYTERHUB_API_TOKEN"] == "user-api-token"
+    assert env["JUPYTERHUB_API_URL"] == "http://hub:8081/hub/api"
+
+
+def test_no_hub_secrets_in_user_environment(tmp_path, fake_docker, monkeypatch):
+    monkeypatch.setenv("OAUTH_CLIENT_SECRET", "oauth-secret-value")
+    monkeypatch.setenv("CONFIGPROXY_AUTH_TOKEN", "proxy-token-value")
+    sp = make_spawner(tmp_path)
+    run(sp.start())
+    env = created(fake_docker)["environment"]
+    values = " ".join(env.values())
+    for secret_file in ("data/jupyterhub_cookie_secret", "data/crypt_key"):
+        assert (tmp_path / secret_file).read_text().strip() not in values
+    assert "oauth-secret-value" not in values and "proxy-token-value" not in values
+    assert not {"JUPYTERHUB_CRYPT_KEY", "CONFIGPROXY_AUTH_TOKEN", "OAUTH_CLIENT_SECRET"} & set(env)
+
+
+def test_user_network_is_internal_and_hub_proxy_attached(tmp_path, fake_docker):
+    sp = make_spawner(tmp_path, username="a.b")
+    run(sp.start())
+    (net_call,) = [c for c in fake_docker.calls if c[0] == "create_network"]
+    assert net_call[1] == "devhub-user-a-2eb"
+    assert net_call[2]["internal"] is True and net_call[2]["driver"] == "bridge"
+    assert net_call[2]["labels"] == {"devhub.user": "a.b", "devhub.role": "user-network"}
+    connects = sorted(c[1:] for c in fake_docker.calls if c[0] == "connect")
+    assert connects == [(HUB_ID, "devhub-user-a-2eb", ["hub"]), (PROXY_ID, "devhub-user-a-2eb", ["proxy"])]
+    # A second user gets a different network; nothing of alice's is shared.
+    other = make_spawner(tmp_path, username="a_b")
+    run(other.start())
+    assert set(fake_docker.networks_) == {"devhub-user-a-2eb", "devhub-user-a-5fb"}
+    # Stop: container removed, hub/proxy detached, network removed; volume untouched.
+    run(sp.stop())
+    assert ("remove_network", "devhub-user-a-2eb") in fake_docker.calls
+    assert "devhub-user-a-2eb" not in fake_docker.networks_
+    assert not any(c[0] == "remove_volume" for c in fake_docker.calls)
+
+
+def test_poll_reattaches_recreated_proxy(tmp_path, fake_docker):
+    sp = make_spawner(tmp_path)
+    run(sp.start())
+    net = fake_docker.networks_["devhub-user-alice"]
+    net["Containers"].pop(PROXY_ID)  # the proxy container was recreated
+    assert run(sp.poll()) is None
+    assert PROXY_ID in net["Containers"]
+
+
+def test_gpu_mode_all(tmp_path, fake_docker):
+    sp = make_spawner(tmp_path, GPU_MODE="all")
+    run(sp.start())
+    kw = created(fake_docker)
+    assert kw["host_config"]["DeviceRequests"] == [
+        {"Driver": "", "Count": -1, "DeviceIDs": [], "Capabilities": [["gpu"]], "Options": {}}
+    ]
+    assert kw["environment"]["NVIDIA_VISIBLE_DEVICES"] == "all"
+
+
+def test_gpu_mode_n_distinct_devices_refusal_and_release(tmp_path, fake_docker):
+    env = {"GPU_MODE": "1", "GPU_DEVICES": "0,1"}
+    alice, bob, carol = (make_spawner(tmp_path, username=u, **env) for u in ("alice", "bob", "carol"))
+    run(alice.start())
+    run(bob.start())
+    creates = [c[2] for c in fake_docker.calls if c[0] == "create_container"]
+    got = [kw["host_config"]["DeviceRequests"][0]["DeviceIDs"] for kw in creates]
+    assert sorted(got) == [["0"], ["1"]]
+    for kw, ids_ in zip(creates, got):
+        assert kw["host_config"]["DeviceRequests"][0]["Capabilities"] == [["gpu"]]
+        assert kw["environment"]["NVIDIA_VISIBLE_DEVICES"] == ids_[0]
+        assert kw["labels"]["devhub.gpus"] == ids_[0]
+    with pytest.raises(gpus.NoFreeGpu) as info:
+        run(carol.start())
+    assert str(info.value) == "no free GPU: all 2 devices are in use by alice (0), bob (1)"
+    assert "devhub-user-carol" not in [c["Name"] for c in fake_docker.containers_.values()]
+    run(alice.stop())
+    run(carol.start())
+    assert created_for(fake_docker, "devhub-user-carol")["host_config"]["DeviceRequests"][0]["DeviceIDs"] == ["0"]
+
+
+def test_gpu_bookkeeping_after_hub_restart(tmp_path, fake_docker, monkeypatch):
+    env = {"GPU_MODE": "1", "GPU_DEVICES": "0,1"}
+    run(make_spawner(tmp_path, username="alice", **env).start())
+    monkeypatch.setattr(DevhubSpawner, "_shared_pool", None)  # a new hub process: empty memory
+    bob = make_spawner(tmp_path, username="bob", **env)
+    run(bob.start())
+    assert created_for(fake_docker, "devhub-user-bob")["host_config"]["DeviceRequests"][0]["DeviceIDs"] == ["1"]
+
+
+def created_for(fake, name):
+    return [c[2] for c in fake.calls if c[0] == "create_container" and c[2]["name"] == name][-1]
+
+
+def test_profiles_form_and_apply(tmp_path, fake_docker):
+    profiles = tmp_path / "profiles.json"
+    profiles.write_text(json.dumps([
+        {"name": "small", "display_name": "Small", "cpu": 1, "mem": "2G"},
+        {"name": "gpu", "display_name": "<b>GPU</b>", "cpu": 4, "mem": "16G", "gpus": 1},
+    ]))
+    sp = make_spawner(tmp_path, PROFILES=str(profiles), GPU_DEVICES="3")
+    form = run(sp.get_options_form())
+    assert 'name="profile"' in form and 'value="small"' in form and 'value="gpu"' in form
+    assert "&lt;b&gt;GPU&lt;/b&gt; (4 CPU, 16G memory, 1 GPU(s))" in form  # escaped
+    assert sp.run_options_from_form({"profile": ["gpu"]}) == {"profile": "gpu"}
+    with pytest.raises(ValueError, match="unknown profile"):
+        sp.run_options_from_form({"profile": ["huge"]})
+    sp.user_options = {"profile": "gpu"}
+    run(sp.start())
+    hc = created(fake_docker)["host_config"]
+    assert hc["Memory"] == 16 * 1024**3 and hc["CpuQuota"] == 400_000
+    assert hc["DeviceRequests"][0]["DeviceIDs"] == ["3"]
+
+
+def test_unknown_profile_through_api_is_refused(tmp_path, fake_docker):
+    profiles = tmp_path / "profiles.json"
+    profiles.write_text('[{"name": "small"}]')
+    sp = make_spawner(tmp_path, PROFILES=str(profiles), user_options={"profile": "huge"})
+    with pytest.raises(ValueError, match="unknown profile 'huge'"):
+        run(sp.start())
+
+
+def test_no_form_without_profiles(tmp_path, fake_docker):
+    assert run(make_spawner(tmp_path).get_options_form()) == ""
+
+
+def test_ssh_keys_hook(tmp_path, fake_docker):
+    sp = make_spawner(tmp_path)
+
+    async def keys(spawner):
+        return f"ssh-ed25519 AAAA {spawner.user.name}@laptop"
+
+    sp.ssh_authorized_keys = keys
+    run(sp.start())
+    assert created(fake_docker)["environment"]["DEVHUB_SSH_AUTHORIZED_KEYS"] == "ssh-ed25519 AAAA alice@laptop"
+
+
+def test_long_hostile_username(tmp_path, fake_docker):
+    name = "-Évil.user/" * 20
+    sp = make_spawner(tmp_path, username=name)
+    run(sp.start())
+    kw = created(fake_docker)
+    assert len(kw["name"]) <= 63 and kw["name"].startswith("devhub-user-")
+    assert kw["host_config"]["NetworkMode"] in fake_docker.networks_
+
+
+def test_delete_forever_remove(tmp_path, fake_docker):
+    fake_docker.volumes_["devhub-home-alice"] = {"Name": "devhub-home-alice"}
+    run(make_spawner(tmp_path).delete_forever())
+    assert "devhub-home-alice" not in fake_docker.volumes_
+
+
+def test_delete_forever_keep(tmp_path, fake_docker):
+    fake_docker.volumes_["devhub-home-alice"] = {"Name": "devhub-home-alice"}
+    run(make_spawner(tmp_path, ON_USER_DELETE="keep").delete_forever())
+    assert "devhub-home-alice" in fake_docker.volumes_
+
+
+def test_delete_forever_archive(tmp_path, fake_docker):
+    fake_docker.volumes_["devhub-home-alice"] = {"Name": "devhub-home-alice"}
+    run(make_spawner(tmp_path, ON_USER_DELETE="archive").delete_forever())
+    (archive,) = [v for v in fake_docker.volumes_ if v.startswith("devhub-archive-alice-")]
+    assert "devhub-home-alice" not in fake_docker.volumes_
+    helper = [c for c in fake_docker.calls if c[0] == "create_container"][-1]
+    assert helper[1] == "sha256:hubimage"  # the hub's own image
+    kw = helper[2]
+    assert kw["entrypoint"] == ["cp", "-a", "/from/.", "/to/"]
+    assert sorted(kw["host_config"]["Binds"]) == [f"{archive}:/to:rw", "devhub-home-alice:/from:ro"]
+    assert kw["host_config"]["NetworkMode"] == "none"
+    assert kw["host_config"]["CapDrop"] == ["ALL"]
+    assert not any(c["Name"].startswith("devhub-archiver-") for c in fake_docker.containers_.values())
+
+
+def test_delete_forever_archive_failure_keeps_volume(tmp_path, fake_docker, monkeypatch):
+    fake_docker.volumes_["devhub-home-alice"] = {"Name": "devhub-home-alice"}
+    monkeypatch.setattr(fake_docker, "wait", lambda *a, **k: {"StatusCode": 1})
+    monkeypatch.setattr(fake_docker, "logs", lambda *a, **k: b"cp: No space left on device", raising=False)
+    with pytest.raises(RuntimeError, match="No space left on device; the home volume was kept"):
+        run(make_spawner(tmp_path, ON_USER_DELETE="archive").delete_forever())
+    assert "devhub-home-alice" in fake_docker.volumes_
+
+
+def test_outside_compose_only_warns(tmp_path, monkeypatch):
+    fake = FakeDocker(in_compose=False)
+    monkeypatch.setattr(DevhubSpawner, "_client", fake)
+    monkeypatch.setattr("devhub.spawner.socket.gethostname", lambda: fake.hostname)
+    run(make_spawner(tmp_path).start())
+    assert not any(c[0] == "connect" for c in fake.calls)

@@ -40,7 +40,8 @@ def test_root_filesystem_is_read_only_and_tmp_run_are_writable(user_container):
         "touch /etc/x 2>&1; touch /usr/x 2>&1; touch /tmp/x && echo tmp-ok; ls -ld /run/devhub"])
     assert out.count("Read-only file system") == 2
     assert "tmp-ok" in out
-    assert out.split()[2] == "jovyan" and out.startswith("drwx------")
+    listing = out.splitlines()[-1].split()
+    assert listing[0] == "drwx------" and listing[2] == "jovyan"
 
 
 def test_refuses_to_run_as_root(resources, image):

@@ -26,7 +26,7 @@ def test_key_login_with_paramiko(user_container, keys):
         _, stdout, _ = client.exec_command("echo hello-from-$(whoami)")
         assert stdout.read().decode().strip() == "hello-from-jovyan"
         assert stdout.channel.recv_exit_status() == 0
-        assert client.get_transport().remote_server_key.get_name() == "ssh-ed25519"
+        assert client.get_transport().get_remote_server_key().get_name() == "ssh-ed25519"
     finally:
         client.close()
 
@@ -69,8 +69,8 @@ def test_pty_session(user_container, keys):
 
 def test_local_forward_reaches_http_server_in_container(user_container, keys):
     ssh = user_container.ssh(keys["user"])
-    ssh.check("mkdir -p /tmp/www && echo served-from-container > /tmp/www/index.html && "
-              "(cd /tmp/www && nohup python -m http.server 8765 --bind 127.0.0.1 >/dev/null 2>&1 &)")
+    ssh.check("mkdir -p /tmp/www && echo served-from-container > /tmp/www/index.html && cd /tmp/www && "
+              "{ setsid python -m http.server 8765 --bind 127.0.0.1 </dev/null >/dev/null 2>&1 & }")
     local = free_port()
     tunnel = subprocess.Popen(ssh.ssh_args("-N", "-L", f"127.0.0.1:{local}:127.0.0.1:8765", "-o", "ExitOnForwardFailure=yes"))
     try:
@@ -137,16 +137,16 @@ class TestAuthorizedKeysFromSpawner:
     @pytest.fixture(scope="class")
     def box(self, module_resources, image, keys, tmp_path_factory):
         directory = tmp_path_factory.mktemp("inject")
-        self.injected = make_keypair(directory, name="injected")
+        injected = make_keypair(directory, name="injected")
         smuggled = make_keypair(directory, name="smuggled")
         value = "\n".join([
-            'command="touch /tmp/pwned" ' + self.injected.public_line,
+            'command="touch /tmp/pwned" ' + injected.public_line,
             keys["user"].public_line.rsplit(" ", 1)[0] + " " + smuggled.public_line,
             keys["ecdsa"].public_line,
             keys["rsa2048"].public_line,
         ])
         box = start_user_container(module_resources, image, authorized_keys=value)
-        return box, self.injected, smuggled
+        return box, injected, smuggled
 
     def test_options_line_is_rejected(self, box):
         container, injected, _ = box

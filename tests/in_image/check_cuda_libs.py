@@ -3,6 +3,7 @@ installed major versions are the ones TensorFlow was built for. Prints a JSON re
 on any failure. Runs with no LD_LIBRARY_PATH, as any process in the container would."""
 
 import ctypes
+import importlib.metadata
 import json
 import os
 import sys
@@ -34,12 +35,15 @@ for name in wanted:
     except OSError as exc:
         report["libraries"][name] = f"FAILED: {exc}"
         ok = False
-# The versions the loaded libraries report themselves.
-version = ctypes.c_int()
-ctypes.CDLL(wanted[0]).cudaRuntimeGetVersion(ctypes.byref(version))
-report["cudart_version"] = version.value
-ctypes.CDLL(f"libcudnn.so.{cudnn_major}").cudnnGetVersion.restype = ctypes.c_size_t
-report["cudnn_version"] = ctypes.CDLL(f"libcudnn.so.{cudnn_major}").cudnnGetVersion()
-ok = ok and report["cudart_version"] // 1000 == 11 and report["cudnn_version"] // 1000 == 8
+# The versions installed: cuDNN reports its own; the CUDA wheels carry theirs (cudart's
+# cudaRuntimeGetVersion needs a driver, which this check must not).
+cudnn = ctypes.CDLL(f"libcudnn.so.{cudnn_major}")
+cudnn.cudnnGetVersion.restype = ctypes.c_size_t
+report["cudnn_version"] = cudnn.cudnnGetVersion()
+report["wheels"] = {d.metadata["Name"]: d.version for d in importlib.metadata.distributions()
+                    if d.metadata["Name"].startswith("nvidia-")}
+cuda_wheels = [v for n, v in report["wheels"].items() if n.startswith("nvidia-cu") and "cudnn" not in n]
+ok = ok and report["cudnn_version"] // 1000 == 8 and all(v.split(".")[0] in ("10", "11") for v in cuda_wheels)
+ok = ok and report["wheels"]["nvidia-cuda-runtime-cu11"].startswith("11.")
 print(json.dumps(report, indent=1))
 sys.exit(0 if ok else 1)

@@ -318,6 +318,14 @@ class DevhubSpawner(DockerSpawner):
                 self.log.warning("Could not check network %s: %s", self.network_name, exc)
         return status
 
+    async def get_command(self):
+        """DockerSpawner's, but an image without CMD (the user image: `CMD []`, stored as null) works:
+        devhub-start then runs its default with the spawner's arguments."""
+        if self.cmd:
+            return self.cmd + self.get_args()
+        image_info = await self.docker("inspect_image", self.image)
+        return list(image_info["Config"].get("Cmd") or []) + self.get_args()
+
     # ---- lifecycle ----
 
     async def start(self):

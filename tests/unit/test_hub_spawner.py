@@ -51,7 +51,7 @@ class FakeDocker(docker.APIClient):
 
     def inspect_image(self, image):
         self.calls.append(("inspect_image", image))
-        return {"Config": {"Cmd": []}}
+        return {"Config": {"Cmd": None}}  # like devhub/dev-gpu (`CMD []`)
 
     def inspect_container(self, ref):
         return self._find(ref)
@@ -70,7 +70,7 @@ class FakeDocker(docker.APIClient):
         return result
 
     def create_container(self, image, **kwargs):
-        self.calls.append(("create_container", image, kwargs))
+        self.calls.append(("create_container", image, {**kwargs, "image": image}))
         cid = next(ids)
         self.containers_[cid] = {"Id": cid, "Name": kwargs["name"], "Image": image,
                                  "Config": {"Labels": kwargs.get("labels") or {}, "Env": []},
@@ -205,6 +205,8 @@ def test_container_is_hardened_and_isolated(tmp_path, fake_docker):
     kw = created(fake_docker)
     hc = kw["host_config"]
     assert kw["name"] == "devhub-user-alice"
+    assert kw["image"] == "devhub/dev-gpu:latest"
+    assert kw["command"] == []
     assert kw["user"] == "1000:100"
     assert kw["labels"] == {"devhub.user": "alice", "devhub.role": "user-server"}
     assert hc["CapDrop"] == ["ALL"]

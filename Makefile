@@ -10,9 +10,11 @@ PYTEST      := $(VENV)/bin/pytest
 EXTRA_CA    ?= $(PIP_CERT)
 export EXTRA_CA PIP_INDEX_URL DEBIAN_MIRROR DEBIAN_SECURITY_MIRROR
 
-.PHONY: help engine bases images image-dev-gpu image-nginx image-hub test test-unit test-image bench lock clean-venv
+.PHONY: help up down compose engine bases images image-dev-gpu image-nginx image-hub test test-unit test-image bench lock clean-venv
 
 help:
+	@echo "make up         build what is missing and start the stack (demo login unless .env sets a provider)"
+	@echo "make down       stop the stack; hub data, user volumes and certificates are kept"
 	@echo "make test       install what is missing, build the images, run every test"
 	@echo "make test-unit  the Docker-free tests alone"
 	@echo "make images     seed the Debian bases if needed and build the images"
@@ -28,6 +30,15 @@ $(VENV)/.installed: tests/requirements.lock
 engine:
 	@bash scripts/ensure-docker.sh
 
+compose: engine
+	@bash scripts/ensure-compose.sh
+
+up: compose images
+	@bash scripts/up.sh
+
+down: compose
+	docker compose --profile demo down
+
 bases: engine
 	@bash scripts/seed-base-images.sh
 
@@ -42,7 +53,7 @@ image-nginx: bases
 image-hub: bases
 	bash scripts/build-image.sh hub hub/Dockerfile
 
-test: $(VENV)/.installed images
+test: $(VENV)/.installed compose images
 	$(PYTEST) tests
 
 test-unit: $(VENV)/.installed

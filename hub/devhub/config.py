@@ -12,7 +12,7 @@ import logging
 import os
 from pathlib import Path
 
-from . import auth, secrets, services
+from . import auth, secrets, services, ssh_handlers
 from .settings import Settings
 from .spawner import DevhubSpawner
 
@@ -52,10 +52,14 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
     c.Spawner.http_timeout = settings.spawn_timeout
     c.JupyterHub.allow_named_servers = False  # one server (container, network, GPUs) per user
 
+    # SSH: users' keys (API, page, scopes) and the gateway's service identity.
+    c.DevhubSpawner.ssh_key_store = ssh_handlers.apply(c, settings)
+    gateway, gateway_roles = services.ssh_gateway(settings, log)
+
     # Services.
     svc, roles = services.services_and_roles(settings)
-    c.JupyterHub.services = svc
-    c.JupyterHub.load_roles = roles
+    c.JupyterHub.services = svc + gateway
+    c.JupyterHub.load_roles = roles + gateway_roles + [ssh_handlers.USER_ROLE]
 
     load_overrides(c, settings, config_file)
 

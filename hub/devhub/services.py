@@ -1,10 +1,14 @@
-"""Hub-managed services and their roles: the idle culler (unless IDLE_CULL_TIMEOUT=0)."""
+"""Hub-managed services and their roles: the idle culler (unless IDLE_CULL_TIMEOUT=0) and the SSH
+gateway's API identity (unless SSH_GATEWAY=0)."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
+from . import secrets
 from .settings import Settings
+from .ssh_handlers import SCOPE_KEYS_READ, SCOPE_ROUTE
 
 CULLER = "jupyterhub-idle-culler"
 # Exactly what the culler needs to stop idle servers (it never deletes users here).
@@ -26,4 +30,34 @@ def services_and_roles(settings: Settings) -> tuple[list[dict], list[dict]]:
         ],
     }
     role = {"name": CULLER, "scopes": list(CULLER_SCOPES), "services": [CULLER]}
+    return [service], [role]
+
+
+SSH_GATEWAY = "ssh-gateway"
+# The gateway checks users' keys, looks up where their sshd is, starts a stopped server when its
+# user connects, and reports SSH sessions as activity (so the idle culler spares them).
+SSH_GATEWAY_SCOPES = [SCOPE_KEYS_READ, SCOPE_ROUTE, "read:servers", "servers", "users:activity"]
+
+
+def ssh_gateway(settings: Settings, log=None) -> tuple[list[dict], list[dict]]:
+    """The gateway as an external service (no URL, no command: compose runs it): its API token is
+    generated on first start into SSH_GATEWAY_TOKEN_FILE (mode 600), whose directory must be a
+    volume shared with the gateway only. Without that directory the service is left out, with a
+    warning (nothing could hand the token to the gateway)."""
+    if not settings.ssh_gateway:
+        return [], []
+    directory = Path(settings.ssh_gateway_token_file).parent
+    if not directory.is_dir():
+        if log is not None:
+            log.warning(
+                "SSH gateway disabled: %s does not exist (mount the volume shared with the gateway there, "
+                "or set SSH_GATEWAY_TOKEN_FILE; SSH_GATEWAY=0 silences this)", directory,
+            )
+        return [], []
+    service = {
+        "name": SSH_GATEWAY,
+        "api_token": secrets.read_or_create(settings.ssh_gateway_token_file),
+        "display": False,
+    }
+    role = {"name": SSH_GATEWAY, "scopes": list(SSH_GATEWAY_SCOPES), "services": [SSH_GATEWAY]}
     return [service], [role]

@@ -78,6 +78,11 @@ class Settings:
     proxy_auth_token_file: str = "/srv/proxy-secret/auth_token"
     ssh_port: int = 2222
     data_dir: str = "/srv/jupyterhub"
+    ssh_gateway: bool = True
+    ssh_gateway_token_file: str = "/srv/sshgw-secret/api_token"
+    ssh_gateway_client_key_file: str = "/srv/sshgw-state/gateway_client_key.pub"
+    ssh_max_keys_per_user: int = 10
+    ssh_import_provider_keys: bool = False
 
     @property
     def is_demo(self) -> bool:
@@ -336,7 +341,30 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         proxy_auth_token_file=_abs_path(env, "PROXY_AUTH_TOKEN_FILE", "/srv/proxy-secret/auth_token"),
         ssh_port=_port(env, "SSH_PORT", 2222),
         data_dir=_abs_path(env, "DATA_DIR", "/srv/jupyterhub"),
+        ssh_gateway=_flag(env, "SSH_GATEWAY", True),
+        ssh_gateway_token_file=_abs_path(env, "SSH_GATEWAY_TOKEN_FILE", "/srv/sshgw-secret/api_token"),
+        ssh_gateway_client_key_file=_abs_path(env, "SSH_GATEWAY_CLIENT_KEY_FILE", "/srv/sshgw-state/gateway_client_key.pub"),
+        ssh_max_keys_per_user=_max_keys(env),
+        ssh_import_provider_keys=_flag(env, "SSH_IMPORT_PROVIDER_KEYS", False),
     )
+
+
+def _flag(env: Mapping[str, str], var: str, default: bool) -> bool:
+    raw = env.get(var, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise _error(var, raw, "expected 1 or 0 (true/false, yes/no, on/off)")
+
+
+def _max_keys(env: Mapping[str, str]) -> int:
+    value = _int(env, "SSH_MAX_KEYS_PER_USER", 10, 1)
+    if value > 1000:
+        raise _error("SSH_MAX_KEYS_PER_USER", str(value), "expected a whole number from 1 to 1000")
+    return value
 
 
 def _image(env: Mapping[str, str]) -> str:

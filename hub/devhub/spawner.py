@@ -11,7 +11,10 @@ defaults from the settings and adds:
 - resource profiles on the spawn page when PROFILES is set;
 - delete_forever(): the user's home volume is removed, archived or kept (ON_USER_DELETE) when the
   user is deleted;
-- a hook for the user's SSH keys (DEVHUB_SSH_AUTHORIZED_KEYS).
+- a hook for the container's authorized SSH keys (DEVHUB_SSH_AUTHORIZED_KEYS): by default only the
+  SSH gateway's client key (SSH_GATEWAY_CLIENT_KEY_FILE); users' own keys are checked at the gateway;
+- the SSH route for the gateway (ssh_route()): the container's address on its network and its SSH
+  host key, read from the home volume once the container runs and kept in the spawner state.
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ from __future__ import annotations
 import asyncio
 import html
 import inspect
+import io
 import socket
+import tarfile
 import time
+from pathlib import Path
 from typing import Any as TAny
 
 import docker.errors
@@ -29,6 +35,8 @@ from traitlets import Any, Callable, List, default
 
 from . import gpus, names
 from .settings import Profile, Settings, size_in_bytes
+from .ssh_keys import InvalidKey, parse_public_key
+from .ssh_keystore import owner_of
 
 HOME = "/home/jovyan"
 DATASETS = "/datasets"
@@ -38,6 +46,10 @@ COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 # Capabilities the archive helper needs to copy a home volume verbatim (owners, modes, times).
 ARCHIVE_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"]
+# The user image keeps its sshd host key on the home volume (images/dev-gpu/README.md).
+SSH_HOST_KEY_PUB = HOME + "/.local/share/devhub/ssh/ssh_host_ed25519_key.pub"
+SSH_CONTAINER_PORT = 2222
+GATEWAY_SERVICE = "sshgw"  # the SSH gateway's compose service name
 
 
 def no_ssh_keys(spawner: "DevhubSpawner") -> str:
@@ -45,13 +57,51 @@ def no_ssh_keys(spawner: "DevhubSpawner") -> str:
     return ""
 
 
+def gateway_client_key(spawner: "DevhubSpawner") -> str:
+    """Default for DevhubSpawner.ssh_authorized_keys: the SSH gateway's client public key, read from
+    SSH_GATEWAY_CLIENT_KEY_FILE at each start (the gateway writes it); none, with a warning, if the
+    file is missing or invalid, or with SSH_GATEWAY=0."""
+    s = spawner.s
+    if not s.ssh_gateway:
+        return ""
+    path = Path(s.ssh_gateway_client_key_file)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        spawner.log.warning(
+            "SSH gateway client key %s is not readable (%s): %s's server gets no SSH key, SSH through the "
+            "gateway will not work until it is restarted", path, exc.strerror or exc, spawner.user.name,
+        )
+        return ""
+    try:
+        return parse_public_key(text.strip()).line
+    except InvalidKey as exc:
+        spawner.log.warning("SSH gateway client key %s is invalid (%s): %s's server gets no SSH key", path, exc, spawner.user.name)
+        return ""
+
+
+def delete_user_ssh_keys(spawner) -> None:
+    """User deletion: delete the user's SSH keys from spawner.ssh_key_store (if set)."""
+    store = spawner.ssh_key_store
+    if store is None:
+        return
+    orm_user = getattr(spawner.user, "orm_user", None)
+    owner = owner_of(orm_user) if orm_user is not None else None
+    removed = store.delete_user(owner, spawner.user.name)
+    spawner.log.info("User %s deleted; removed %d SSH key(s)", spawner.user.name, removed)
+
+
 class DevhubSpawner(DockerSpawner):
     devhub_settings = Any(help="devhub.settings.Settings of this hub (set by devhub.config).").tag(config=True)
 
     ssh_authorized_keys = Callable(
-        no_ssh_keys,
-        help="""Callable(spawner) -> str (may be async): the user's SSH public keys, one per line,
-        passed to the container as DEVHUB_SSH_AUTHORIZED_KEYS.""",
+        gateway_client_key,
+        help="""Callable(spawner) -> str (may be async): the SSH public keys allowed into the
+        container, one per line, passed as DEVHUB_SSH_AUTHORIZED_KEYS (default: the gateway's).""",
+    ).tag(config=True)
+
+    ssh_key_store = Any(
+        None, help="devhub.ssh_keystore.KeyStore of users' SSH keys; the user's are deleted with the user."
     ).tag(config=True)
 
     gpu_pool = Any(help="gpus.GpuPool shared by all spawners (default: one per hub, from Docker labels).").tag(
@@ -59,9 +109,16 @@ class DevhubSpawner(DockerSpawner):
     )
 
     connect_services = List(
-        ["hub", "proxy"],
-        help="Compose services (of the hub's compose project) attached to each user network.",
+        help="Compose services (of the hub's compose project) attached to each user network "
+        "(default: hub, proxy, and the SSH gateway sshgw unless SSH_GATEWAY=0).",
     ).tag(config=True)
+
+    @default("connect_services")
+    def _default_connect_services(self):
+        return ["hub", "proxy"] + ([GATEWAY_SERVICE] if self.s.ssh_gateway else [])
+
+    # The sshd host key of the running container ("ssh-ed25519 AAAA..."), "" until read.
+    ssh_host_key: str = ""
 
     # ---- defaults derived from the settings ----
 
@@ -328,7 +385,78 @@ class DevhubSpawner(DockerSpawner):
 
     # ---- lifecycle ----
 
+    # ---- SSH route (for the gateway) ----
+
+    def get_state(self):
+        state = super().get_state()
+        if self.ssh_host_key:
+            state["ssh_host_key"] = self.ssh_host_key
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.ssh_host_key = state.get("ssh_host_key", "")
+
+    def clear_state(self):
+        super().clear_state()
+        self.ssh_host_key = ""
+
+    def _read_container_file(self, path: str, limit: int = 16384) -> bytes | None:
+        """A regular file from the running container (through the Docker API), None if absent."""
+        try:
+            stream, _ = self.client.get_archive(self.container_id, path)
+        except docker.errors.NotFound:
+            return None
+        data = bytearray()
+        for chunk in stream:
+            data += chunk
+            if len(data) > limit + 4096:
+                raise ValueError(f"{path} is larger than {limit} bytes")
+        with tarfile.open(fileobj=io.BytesIO(bytes(data))) as tar:
+            member = tar.next()
+            # A symlink or anything else planted in the user's home is not followed.
+            if member is None or not member.isfile() or member.size > limit:
+                raise ValueError(f"{path} is not a regular file of at most {limit} bytes")
+            return tar.extractfile(member).read()
+
+    async def fetch_ssh_host_key(self) -> str:
+        """Read the container's ed25519 host public key from its home (once sshd has generated it)."""
+        loop = asyncio.get_running_loop()
+        try:
+            data = await loop.run_in_executor(self.executor, self._read_container_file, SSH_HOST_KEY_PUB)
+        except (docker.errors.APIError, ValueError, tarfile.TarError) as exc:
+            self.log.warning("Cannot read the SSH host key of %s: %s", self.object_name, exc)
+            return ""
+        if data is None:
+            return ""
+        try:
+            key = parse_public_key(data.decode("utf-8", errors="replace").strip())
+        except InvalidKey as exc:
+            self.log.warning("The SSH host key in %s of %s is invalid: %s", SSH_HOST_KEY_PUB, self.object_name, exc)
+            return ""
+        if key.key_type != "ssh-ed25519":
+            self.log.warning("The SSH host key of %s is %s, expected ssh-ed25519", self.object_name, key.key_type)
+            return ""
+        return f"{key.key_type} {key.blob}"
+
+    async def ssh_route(self) -> dict | None:
+        """{"host", "port", "host_key", "container"} of the running server's sshd, None when not running.
+
+        host is the container's IP on the user's network (the gateway is attached to it), else the
+        container name; host_key is "" until the container has written it."""
+        if not self.container_id or self.server is None:
+            return None
+        if not self.ssh_host_key:
+            self.ssh_host_key = await self.fetch_ssh_host_key()
+        return {
+            "host": self.server.ip or self.object_name,
+            "port": SSH_CONTAINER_PORT,
+            "host_key": self.ssh_host_key,
+            "container": self.object_name,
+        }
+
     async def start(self):
+        self.ssh_host_key = ""  # a new container: read it again once it runs
         mode = self.apply_profile()
         keys = self.ssh_authorized_keys(self)
         self._ssh_keys = (await keys if inspect.isawaitable(keys) else keys) or ""
@@ -351,6 +479,7 @@ class DevhubSpawner(DockerSpawner):
 
     async def delete_forever(self):
         """Called by JupyterHub when the user is deleted: remove, archive or keep the home volume."""
+        delete_user_ssh_keys(self)
         policy = self.s.on_user_delete
         volume = self.home_volume
         await self.remove_network()

@@ -1,0 +1,193 @@
+"""The hub side of the SSH gateway: a REST API for users' SSH keys and routes, and the SSH keys page.
+
+REST API (JupyterHub token or cookie auth; JSON errors {"status": N, "message": "..."}):
+
+    GET    /hub/api/devhub/ssh/users/{name}/keys       200 {"keys": [line, ...], "entries": [entry, ...]}
+    POST   /hub/api/devhub/ssh/users/{name}/keys       {"name": "...", "key": "ssh-ed25519 ..."}
+                                                       201 entry | 400 with the reason
+    DELETE /hub/api/devhub/ssh/users/{name}/keys/{id}  204 | 404 unknown id
+    GET    /hub/api/devhub/ssh/users/{name}/route      200 {"host", "port", "host_key", "container"}
+                                                       409 server not running | 503 host key not yet known
+
+    entry = {"id": int, "name": str, "key": str, "fingerprint": "SHA256:...", "created": "...Z"}
+
+Who may do what (custom scopes, CUSTOM_SCOPES below):
+- custom:ssh-keys:read    list a user's keys          (the SSH gateway: all users)
+- custom:ssh-keys:manage  also add and delete keys    (every user for themself, via the `user` role)
+- custom:ssh-route:read   where a user's sshd is      (the SSH gateway only)
+- admin:users on a user   read and manage that user's keys (admins)
+A token without these scopes, such as the one inside a user's container, cannot touch the keys.
+Requests without the needed scope get 403 whether or not the user exists; 404 for an unknown
+user is only told to callers that may see every user.
+
+Page: GET /hub/ssh-keys (linked from the home page): list, add, delete keys, plus a ready-to-paste
+~/.ssh/config block for VS Code Remote-SSH and a port-forwarding example.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from jupyterhub.apihandlers.base import APIHandler
+from jupyterhub.handlers.base import BaseHandler
+from jupyterhub.scopes import has_scope
+from tornado import web
+
+from .settings import Settings
+from .ssh_keys import InvalidKey
+from .ssh_keystore import KeyStore, owner_of, store_for
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+SCOPE_KEYS_READ = "custom:ssh-keys:read"
+SCOPE_KEYS_MANAGE = "custom:ssh-keys:manage"
+SCOPE_ROUTE = "custom:ssh-route:read"
+CUSTOM_SCOPES = {
+    SCOPE_KEYS_READ: {"description": "Read users' SSH public keys."},
+    SCOPE_KEYS_MANAGE: {
+        "description": "Add and delete users' SSH public keys.",
+        "subscopes": [SCOPE_KEYS_READ],
+    },
+    SCOPE_ROUTE: {"description": "Look up the address and SSH host key of users' running servers."},
+}
+# The default `user` role plus managing one's own keys (`!user`: the role's holder).
+USER_ROLE = {"name": "user", "scopes": ["self", f"{SCOPE_KEYS_MANAGE}!user"]}
+ADMIN_SCOPE = "admin:users"
+
+API_PREFIX = "/api/devhub/ssh/users"
+
+
+class _SshMixin:
+    store: KeyStore
+    devhub_settings: Settings
+
+    def initialize(self, store: KeyStore, devhub_settings: Settings):
+        self.store = store
+        self.devhub_settings = devhub_settings
+
+    def _may(self, scope: str, user_name: str) -> bool:
+        for s in (scope, ADMIN_SCOPE):
+            if has_scope(f"{s}!user={user_name}", self.parsed_scopes, db=self.db):
+                return True
+        return False
+
+    def _sees_everyone(self, scope: str) -> bool:
+        return has_scope(scope, self.parsed_scopes, db=self.db) or has_scope(ADMIN_SCOPE, self.parsed_scopes, db=self.db)
+
+    def authorize(self, scope: str, user_name: str):
+        """The user `user_name`, when the caller holds `scope` (or admin:users) for them; else 403/404."""
+        if self.current_user is None:
+            raise web.HTTPError(403, "Missing or invalid credentials.")
+        if not self._may(scope, user_name):
+            self.log.warning("%s may not use %s for SSH user %s", self.current_user.name, scope, user_name)
+            raise web.HTTPError(403, "Not allowed to %s of user %s", _ACTIONS[scope], user_name)
+        user = self.find_user(user_name)
+        if user is None:
+            raise web.HTTPError(404, "No such user: %s", user_name)
+        return user
+
+
+_ACTIONS = {
+    SCOPE_KEYS_READ: "read the SSH keys",
+    SCOPE_KEYS_MANAGE: "change the SSH keys",
+    SCOPE_ROUTE: "look up the SSH route",
+}
+
+
+def _bad_request(message: str) -> web.HTTPError:
+    return web.HTTPError(400, "%s", message)
+
+
+class SshKeysAPIHandler(_SshMixin, APIHandler):
+    def get(self, user_name):
+        user = self.authorize(SCOPE_KEYS_READ, user_name)
+        entries = self.store.list(owner_of(user))
+        self.write(json.dumps({"keys": [e.key for e in entries], "entries": [e.to_json() for e in entries]}))
+
+    def post(self, user_name):
+        user = self.authorize(SCOPE_KEYS_MANAGE, user_name)
+        body = self.get_json_body()  # 400 'Invalid JSON in body of request'
+        if not isinstance(body, dict):
+            raise _bad_request('expected a JSON object: {"name": "laptop", "key": "ssh-ed25519 AAAA... me@laptop"}')
+        for field in ("name", "key"):
+            if field not in body:
+                raise _bad_request(f"the field {field!r} is missing")
+        unknown = sorted(set(body) - {"name", "key"})
+        if unknown:
+            raise _bad_request(f"unknown fields {unknown}; send only 'name' and 'key'")
+        # The default server's record must exist so that deleting the user runs
+        # DevhubSpawner.delete_forever, which deletes these keys.
+        user.spawner  # noqa: B018
+        try:
+            entry = self.store.add(owner_of(user), user.name, body["name"], body["key"])
+        except InvalidKey as exc:
+            raise _bad_request(str(exc)) from None
+        self.log.info("SSH key %s (%s) added for %s by %s", entry.name, entry.fingerprint, user.name, self.current_user.name)
+        self.set_status(201)
+        self.write(json.dumps(entry.to_json()))
+
+
+class SshKeyAPIHandler(_SshMixin, APIHandler):
+    def delete(self, user_name, key_id):
+        user = self.authorize(SCOPE_KEYS_MANAGE, user_name)
+        if not self.store.delete(owner_of(user), key_id):
+            raise web.HTTPError(404, "No SSH key %s for user %s", key_id, user_name)
+        self.log.info("SSH key %s of %s deleted by %s", key_id, user.name, self.current_user.name)
+        self.set_status(204)
+        self.finish()
+
+
+class SshRouteAPIHandler(_SshMixin, APIHandler):
+    async def get(self, user_name):
+        user = self.authorize(SCOPE_ROUTE, user_name)
+        spawner = user.spawners.get("")
+        if spawner is None or not spawner.ready:
+            raise web.HTTPError(409, "server not running")
+        route = await spawner.ssh_route()
+        if route is None:
+            raise web.HTTPError(409, "server not running")
+        if not route.get("host_key"):
+            self.set_header("Retry-After", "2")
+            raise web.HTTPError(503, "the server's SSH host key is not available yet; retry shortly")
+        if spawner.orm_spawner is not None and spawner.orm_spawner.state != spawner.get_state():
+            spawner.orm_spawner.state = spawner.get_state()  # the host key, for after a hub restart
+            self.db.commit()
+        self.write(json.dumps(route))
+
+
+class SshKeysPageHandler(_SshMixin, BaseHandler):
+    @web.authenticated
+    async def get(self):
+        user = self.current_user
+        s = self.devhub_settings
+        host = urlsplit(s.public_url).hostname or "localhost"
+        html = await self.render_template(
+            "ssh-keys.html",
+            entries=self.store.list(owner_of(user)),
+            keys_url=self.hub.base_url + API_PREFIX.lstrip("/") + "/" + quote(user.name, safe="") + "/keys",
+            ssh_host=host,
+            ssh_port=s.ssh_port,
+            max_keys=self.store.max_keys,
+        )
+        self.finish(html)
+
+
+def handlers(store: KeyStore, settings: Settings) -> list[tuple]:
+    kwargs = {"store": store, "devhub_settings": settings}
+    return [
+        (API_PREFIX + r"/([^/]+)/keys", SshKeysAPIHandler, kwargs),
+        (API_PREFIX + r"/([^/]+)/keys/([^/]+)", SshKeyAPIHandler, kwargs),
+        (API_PREFIX + r"/([^/]+)/route", SshRouteAPIHandler, kwargs),
+        (r"/ssh-keys", SshKeysPageHandler, kwargs),
+    ]
+
+
+def apply(c, settings: Settings) -> KeyStore:
+    """Register the handlers, scopes, `user` role and templates on the config `c`; return the store."""
+    store = store_for(settings.data_dir, settings.ssh_max_keys_per_user)
+    c.JupyterHub.extra_handlers = handlers(store, settings)
+    c.JupyterHub.custom_scopes = dict(CUSTOM_SCOPES)
+    c.JupyterHub.template_paths = [str(TEMPLATES)]
+    return store

@@ -10,7 +10,7 @@ PYTEST      := $(VENV)/bin/pytest
 EXTRA_CA    ?= $(PIP_CERT)
 export EXTRA_CA PIP_INDEX_URL DEBIAN_MIRROR DEBIAN_SECURITY_MIRROR
 
-.PHONY: help up down compose engine bases images image-dev-gpu image-nginx image-hub test test-unit test-image bench lock clean-venv
+.PHONY: help up down compose engine bases images image-dev-gpu image-nginx image-hub image-sshgw test test-unit test-image bench lock clean-venv
 
 help:
 	@echo "make up         build what is missing and start the stack (demo login unless .env sets a provider)"
@@ -42,7 +42,7 @@ down: compose
 bases: engine
 	@bash scripts/seed-base-images.sh
 
-images: image-dev-gpu image-nginx image-hub
+images: image-dev-gpu image-nginx image-hub image-sshgw
 
 image-dev-gpu: bases
 	bash scripts/build-image.sh dev-gpu images/dev-gpu/Dockerfile
@@ -52,6 +52,9 @@ image-nginx: bases
 
 image-hub: bases
 	bash scripts/build-image.sh hub hub/Dockerfile
+
+image-sshgw: bases
+	bash scripts/build-image.sh sshgw gateway/Dockerfile
 
 test: $(VENV)/.installed compose images
 	$(PYTEST) tests

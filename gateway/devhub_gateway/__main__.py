@@ -1,0 +1,62 @@
+"""``python -m devhub_gateway``: read the environment, load or create the keys, serve until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from . import keys
+from .config import ConfigError, Settings, from_env
+from .router import Router, StaticRouter
+from .server import Gateway
+
+
+def make_router(settings: Settings) -> Router:
+    if settings.router == "static":
+        return StaticRouter(settings.static_config)
+    from .hub_router import HubRouter
+
+    return HubRouter(settings.hub_api_url, settings.hub_api_token, start_timeout=settings.start_timeout)
+
+
+async def serve(settings: Settings) -> None:
+    host_key = keys.host_key(settings.state_dir)
+    client_key = keys.client_key(settings.state_dir)
+    gateway = Gateway(settings, make_router(settings), host_key, client_key)
+    port = await gateway.start()
+    logging.getLogger("devhub_gateway").info(
+        "listening on %s:%d; host key %s; client key (give to user containers): %s",
+        settings.listen or "*", port, host_key.get_fingerprint(), keys.public_line(client_key))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await gateway.close()
+
+
+def main() -> int:
+    logging.basicConfig(level=os.environ.get("GATEWAY_LOG_LEVEL", "INFO").upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    if sys.argv[1:] == ["--print-client-key"]:  # for the spawner's setup: needs only the state dir
+        state = os.environ.get("GATEWAY_STATE_DIR", "").strip() or Settings.state_dir
+        print(keys.public_line(keys.client_key(Path(state))))
+        return 0
+    try:
+        settings = from_env()
+        if settings.router == "static":
+            StaticRouter(settings.static_config)  # fail early on a malformed file
+    except (ConfigError, ValueError, OSError) as exc:
+        print(f"devhub-sshgw: configuration error: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

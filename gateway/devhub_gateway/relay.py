@@ -1,0 +1,127 @@
+"""Faithful relay of one SSH session channel to the upstream sshd.
+
+The downstream side is an asyncssh server process whose channel accepts any request the client
+makes (shell, exec, any subsystem: ``sftp`` goes to the container's sftp-server, so scp and rsync
+work too). The upstream side is an asyncssh client process opened with the same command or
+subsystem, PTY type, modes and size, and the client's LANG / LC_* variables. Window-size changes,
+breaks and signals arrive as exceptions on the downstream stdin and are replayed upstream; the exit
+status or exit signal comes back. ``drain()`` on each write keeps SSH flow control end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+from dataclasses import dataclass
+
+import asyncssh
+from asyncssh.constants import EXTENDED_DATA_STDERR
+from asyncssh.sftp import MIN_SFTP_VERSION
+
+CHUNK = 256 * 1024
+ENV_PASS = re.compile(r"^(LANG|LANGUAGE|LC_[A-Z_]+|TZ|COLORTERM)$")
+
+
+class RelayProcess(asyncssh.SSHServerProcess):
+    """A server process that hands every subsystem (sftp included) to our handler instead of
+    asyncssh's built-in SFTP server. (Overrides two hooks of asyncssh's stream session.)"""
+
+    def __init__(self, handler):
+        super().__init__(handler, None, MIN_SFTP_VERSION, False)
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        return True
+
+    def session_started(self) -> None:
+        chan = self._chan
+        stdin = asyncssh.SSHReader(self, chan)
+        stdout = asyncssh.SSHWriter(self, chan)
+        stderr = asyncssh.SSHWriter(self, chan, EXTENDED_DATA_STDERR)
+        handler = self._session_factory(stdin, stdout, stderr)
+        if inspect.isawaitable(handler):
+            self._conn.create_task(handler, stdin.logger)
+
+
+@dataclass
+class Counters:
+    up: int = 0    # client -> container
+    down: int = 0  # container -> client
+
+
+def client_env(process: asyncssh.SSHServerProcess) -> dict[str, str]:
+    env = {}
+    for key, value in (process.env or {}).items():
+        key = key.decode(errors="replace") if isinstance(key, bytes) else str(key)
+        value = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+        if ENV_PASS.match(key):
+            env[key] = value
+    return env
+
+
+async def _pump_in(process: asyncssh.SSHServerProcess, upstream: asyncssh.SSHClientProcess, counters: Counters) -> None:
+    reader, writer = process.stdin, upstream.stdin
+    while True:
+        try:
+            data = await reader.read(CHUNK)
+        except asyncssh.TerminalSizeChanged as exc:
+            upstream.change_terminal_size(exc.width, exc.height, exc.pixwidth, exc.pixheight)
+            continue
+        except asyncssh.BreakReceived as exc:
+            upstream.send_break(exc.msec)
+            continue
+        except asyncssh.SignalReceived as exc:
+            upstream.send_signal(exc.signal)
+            continue
+        if not data:
+            break
+        counters.up += len(data)
+        writer.write(data)
+        await writer.drain()
+    try:
+        writer.write_eof()
+    except (OSError, asyncssh.Error, BrokenPipeError):
+        pass
+
+
+async def _pump_out(reader: asyncssh.SSHReader, writer: asyncssh.SSHWriter, counters: Counters) -> None:
+    while True:
+        data = await reader.read(CHUNK)
+        if not data:
+            return
+        counters.down += len(data)
+        writer.write(data)
+        await writer.drain()
+
+
+async def relay_session(process: asyncssh.SSHServerProcess, upstream_conn: asyncssh.SSHClientConnection,
+                        counters: Counters) -> tuple[int | None, tuple | None]:
+    """Run the client's request upstream and relay until it ends; returns (exit status, exit signal)."""
+    upstream = await upstream_conn.create_process(
+        command=process.command, subsystem=process.subsystem, env=client_env(process),
+        term_type=process.term_type, term_size=process.term_size if process.term_type else None,
+        term_modes=process.term_modes if process.term_type else None, encoding=None)
+    inbound = asyncio.ensure_future(_pump_in(process, upstream, counters))
+    try:
+        await asyncio.gather(_pump_out(upstream.stdout, process.stdout, counters),
+                             _pump_out(upstream.stderr, process.stderr, counters))
+        await upstream.wait_closed()
+    finally:
+        if not inbound.done():
+            inbound.cancel()
+        upstream.close()
+    return upstream.exit_status, upstream.exit_signal
+
+
+def finish(process: asyncssh.SSHServerProcess, status: int | None, signal: tuple | None) -> None:
+    """End the downstream channel the way the upstream one ended."""
+    try:
+        if signal:
+            name, core_dumped, msg, lang = signal
+            process.exit_with_signal(name, core_dumped, msg, lang)
+        elif status is not None:
+            process.exit(status)
+        else:
+            process.close()
+    except (OSError, asyncssh.Error):
+        pass

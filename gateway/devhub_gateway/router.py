@@ -1,0 +1,109 @@
+"""Where a user's sshd is: the abstract Router and the StaticRouter (file or dict configuration)."""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Awaitable, Callable, Mapping
+
+log = logging.getLogger("devhub_gateway.router")
+
+Progress = Callable[[str], Awaitable[None] | None]
+
+
+@dataclass(frozen=True)
+class Route:
+    """The upstream sshd for one user: address, its host key (an OpenSSH public key line), login user."""
+
+    host: str
+    port: int
+    host_key_line: str
+    user: str = "jovyan"
+
+
+class RouteError(Exception):
+    """The user's server cannot be reached or started; the message is shown to the user."""
+
+
+class Router(abc.ABC):
+    @abc.abstractmethod
+    async def authorized_keys(self, username: str) -> list[str]:
+        """OpenSSH public key lines that may log in as `username` ([] for unknown users)."""
+
+    @abc.abstractmethod
+    async def route(self, username: str, progress: Progress) -> Route:
+        """The user's sshd, starting the server first when it is stopped.
+
+        Calls ``progress(message)`` with human-readable lines while starting; raises RouteError.
+        """
+
+    async def activity(self, username: str) -> None:
+        """Report that `username` is active over SSH (keeps the idle culler away)."""
+
+    async def close(self) -> None:
+        """Release resources (HTTP sessions)."""
+
+
+async def report(progress: Progress, message: str) -> None:
+    """Call a progress callback that may be sync or async."""
+    result = progress(message)
+    if result is not None:
+        await result
+
+
+def _load_file(path: Path) -> dict:
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        return yaml.safe_load(text) or {}
+    return json.loads(text)
+
+
+class StaticRouter(Router):
+    """Users, keys and routes from a fixed mapping, for tests and small deployments.
+
+    Format (JSON or YAML), top level either ``{"users": {...}}`` or the users mapping itself::
+
+        {"users": {"alice": {"keys": ["ssh-ed25519 AAAA... alice@laptop"],
+                             "host": "devhub-alice", "port": 2222,
+                             "host_key": "ssh-ed25519 AAAA...", "user": "jovyan"}}}
+
+    ``user`` defaults to ``jovyan``, ``port`` to 2222. A user without ``host`` has no route
+    (RouteError). Keys may also be one string with one key per line.
+    """
+
+    def __init__(self, config: Mapping | str | Path):
+        if isinstance(config, (str, Path)):
+            config = _load_file(Path(config))
+        if not isinstance(config, Mapping):
+            raise ValueError("static router configuration must be a mapping of users")
+        users = config.get("users", config)
+        if not isinstance(users, Mapping):
+            raise ValueError("static router configuration: 'users' must be a mapping")
+        self.users: dict[str, dict] = {}
+        for name, entry in users.items():
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"static router configuration: user {name!r} must be a mapping")
+            keys = entry.get("keys", [])
+            if isinstance(keys, str):
+                keys = keys.splitlines()
+            self.users[str(name)] = {**entry, "keys": [k.strip() for k in keys if k.strip()]}
+        self.activity_log: list[str] = []
+
+    async def authorized_keys(self, username: str) -> list[str]:
+        return list(self.users.get(username, {}).get("keys", []))
+
+    async def route(self, username: str, progress: Progress) -> Route:
+        entry = self.users.get(username)
+        if not entry or not entry.get("host") or not entry.get("host_key"):
+            raise RouteError(f"no server is configured for {username}")
+        return Route(str(entry["host"]), int(entry.get("port", 2222)), str(entry["host_key"]).strip(),
+                     str(entry.get("user", "jovyan")))
+
+    async def activity(self, username: str) -> None:
+        self.activity_log.append(username)
+        log.debug("activity: %s", username)

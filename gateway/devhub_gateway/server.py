@@ -1,0 +1,378 @@
+"""The asyncssh server: public-key auth against the router, upstream connection to the user's
+sshd with the gateway's client key (host key pinned from the route), relay of sessions and
+forwarded channels, hardened algorithms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+
+import asyncssh
+from asyncssh.constants import DISC_TOO_MANY_CONNECTIONS, OPEN_CONNECT_FAILED
+
+from . import relay
+from .activity import ActivityReporter
+from .audit import Audit
+from .config import Settings
+from .limits import FailureLimiter, SessionCounter, pad_failure
+from .router import Route, RouteError, Router
+
+log = logging.getLogger("devhub_gateway.server")
+
+# ssh-audit clean: no SHA-1, no CBC, no NIST curves or ECDSA host keys, no compression. Post-quantum
+# hybrids first where this asyncssh build has them (they need liboqs).
+KEX_PREFERRED = ["mlkem768x25519-sha256", "sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com",
+                 "curve25519-sha256", "curve25519-sha256@libssh.org"]
+CIPHERS = ["chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com",
+           "aes256-ctr", "aes192-ctr", "aes128-ctr"]
+MACS = ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com", "umac-128-etm@openssh.com"]
+# Signatures accepted from users' keys (the hub accepts ed25519, ECDSA and RSA >= 3072); never ssh-rsa (SHA-1).
+USER_SIG_ALGS = ["ssh-ed25519", "sk-ssh-ed25519@openssh.com", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+                 "ecdsa-sha2-nistp521", "sk-ecdsa-sha2-nistp256@openssh.com", "rsa-sha2-512", "rsa-sha2-256"]
+# Upstream (gateway -> container, loopback or a private network): fastest AEAD first.
+UPSTREAM_CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com"]
+WINDOW = 8 * 1024 * 1024
+MAX_KEY_TRIES = 6  # refused keys per connection before it is closed
+
+
+def _supported(wanted: list[str], available: list[bytes]) -> list[str]:
+    have = {a.decode() for a in available}
+    return [a for a in wanted if a in have]
+
+
+def algorithms() -> dict:
+    from asyncssh.encryption import get_encryption_algs
+    from asyncssh.kex import get_kex_algs
+    from asyncssh.mac import get_mac_algs
+    from asyncssh.public_key import get_public_key_algs
+
+    return dict(kex_algs=_supported(KEX_PREFERRED, get_kex_algs()),
+                encryption_algs=_supported(CIPHERS, get_encryption_algs()),
+                mac_algs=_supported(MACS, get_mac_algs()),
+                signature_algs=_supported(USER_SIG_ALGS, get_public_key_algs()),
+                compression_algs=None)
+
+
+def _key_blobs(lines: list[str]) -> set[bytes]:
+    blobs = set()
+    for line in lines:
+        try:
+            blobs.add(asyncssh.import_public_key(line.strip()).public_data)
+        except (asyncssh.KeyImportError, ValueError, TypeError):
+            log.warning("ignoring an unparsable authorized key line")
+    return blobs
+
+
+class Gateway:
+    """Shared state of one listening gateway: router, limits, keys, live connections."""
+
+    def __init__(self, settings: Settings, router: Router, host_key: asyncssh.SSHKey,
+                 client_key: asyncssh.SSHKey, audit: Audit | None = None):
+        self.settings = settings
+        self.router = router
+        self.host_key = host_key
+        self.client_key = client_key
+        self.audit = audit or Audit()
+        self.addresses = FailureLimiter(settings.auth_failures, settings.auth_window, settings.auth_block)
+        self.users = FailureLimiter(settings.user_auth_failures, settings.auth_window, settings.auth_block)
+        self.sessions = SessionCounter(settings.max_sessions_per_user)
+        self.activity = ActivityReporter(router, settings.activity_interval,
+                                         on_report=lambda user: self.audit("activity", user=user))
+        self.connections: set[GatewayConnection] = set()
+        self.acceptor: asyncssh.SSHAcceptor | None = None
+
+    async def start(self) -> int:
+        s = self.settings
+        self.acceptor = await asyncssh.create_server(
+            lambda: GatewayConnection(self), s.listen or None, s.port,
+            server_host_keys=[self.host_key], **algorithms(),
+            allow_pty=True, line_editor=False, encoding=None, window=WINDOW,
+            agent_forwarding=False, x11_forwarding=False,
+            login_timeout=s.login_timeout, keepalive_interval=30, keepalive_count_max=4,
+            server_version="devhub-sshgw", reuse_address=True)
+        port = self.acceptor.sockets[0].getsockname()[1]
+        self.audit("listening", port=port, kex=algorithms()["kex_algs"])
+        return port
+
+    async def close(self) -> None:
+        if self.acceptor:
+            self.acceptor.close()
+        for connection in list(self.connections):
+            connection.close("the SSH gateway is restarting; reconnect in a few seconds")
+        if self.acceptor:
+            await self.acceptor.wait_closed()
+        await self.activity.close()
+        await self.router.close()
+        self.audit("stopped")
+
+    def upstream_options(self, route: Route) -> asyncssh.SSHClientConnectionOptions:
+        try:
+            host_key = asyncssh.import_public_key(route.host_key_line)
+        except (asyncssh.KeyImportError, ValueError) as exc:
+            raise RouteError(f"the hub's record of your server's host key is not a valid key ({exc})") from None
+        return asyncssh.SSHClientConnectionOptions(
+            username=route.user, client_keys=[self.client_key], known_hosts=([host_key], [], []),
+            agent_path=None, agent_forwarding=False, config=None, preferred_auth="publickey",
+            encryption_algs=UPSTREAM_CIPHERS, compression_algs=None, window=WINDOW,
+            connect_timeout=15, keepalive_interval=30, keepalive_count_max=4)
+
+
+class GatewayConnection(asyncssh.SSHServer):
+    """One client connection: authentication, then its upstream connection and channels."""
+
+    def __init__(self, gateway: Gateway):
+        self.gw = gateway
+        self.conn: asyncssh.SSHServerConnection | None = None
+        self.sid = uuid.uuid4().hex[:12]
+        self.source = "?"
+        self.ip = ""
+        self.user: str | None = None
+        self.authenticated = False
+        self.refused_keys = 0
+        self._keys: dict[str, set[bytes]] = {}
+        self.upstream_task: asyncio.Task | None = None
+        self.upstream: asyncssh.SSHClientConnection | None = None
+        self.progress: list[str] = []
+        self.started = time.time()
+        self.sessions = 0
+
+    # -- connection lifecycle --
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.conn = conn
+        peer = conn.get_extra_info("peername") or ("?", 0)
+        self.ip = str(peer[0])
+        self.source = f"{peer[0]}:{peer[1]}"
+        self.gw.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gw.connections.discard(self)
+        if self.upstream_task and not self.upstream_task.done():
+            self.upstream_task.cancel()
+        if self.upstream:
+            self.upstream.close()
+        if self.authenticated:
+            self.gw.sessions.release(self.user)
+            self.gw.activity.closed(self.user)
+            self.gw.audit("logout", user=self.user, source=self.source, sid=self.sid,
+                          start=round(self.started, 3), end=round(time.time(), 3),
+                          error=str(exc) if exc else None)
+
+    def close(self, reason: str) -> None:
+        if self.conn:
+            self.conn.disconnect(asyncssh.DISC_BY_APPLICATION, reason)
+
+    # -- authentication: public keys only --
+
+    def begin_auth(self, username: str) -> bool:
+        self.user = username
+        if self.gw.addresses.blocked(self.ip):
+            self.gw.audit("refused", user=username, source=self.source, sid=self.sid, reason="address blocked")
+            raise asyncssh.PermissionDenied(
+                "too many failed logins from your address; try again in a few minutes")
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        started = time.monotonic()
+        if username not in self._keys:
+            try:
+                self._keys[username] = _key_blobs(await self.gw.router.authorized_keys(username))
+            except Exception:  # noqa: BLE001 - a broken router refuses, it never crashes the server
+                log.exception("authorized_keys(%s) failed", username)
+                self._keys[username] = set()
+        if key.public_data in self._keys[username] and not self.gw.addresses.blocked(self.ip):
+            return True
+        self.refused_keys += 1
+        self.gw.addresses.fail(self.ip)
+        slow = self.gw.users.fail(username)
+        self.gw.audit("auth_failed", user=username, source=self.source, sid=self.sid,
+                      key=key.get_fingerprint() if hasattr(key, "get_fingerprint") else None)
+        await pad_failure(started, self.gw.settings.fail_delay * (4 if slow else 1))
+        if self.refused_keys >= MAX_KEY_TRIES or self.gw.addresses.blocked(self.ip):
+            raise asyncssh.PermissionDenied("too many authentication failures")
+        return False
+
+    def auth_completed(self) -> None:
+        user = self.user
+        if not self.gw.sessions.try_acquire(user):
+            self.gw.audit("refused", user=user, source=self.source, sid=self.sid, reason="session limit")
+            self.conn.disconnect(DISC_TOO_MANY_CONNECTIONS,
+                                 f"too many concurrent SSH connections for {user} "
+                                 f"(limit {self.gw.sessions.cap}); close some and retry")
+            return
+        self.authenticated = True
+        self.started = time.time()
+        self.gw.activity.opened(user)
+        self.gw.audit("login", user=user, source=self.source, sid=self.sid,
+                      client=self.conn.get_extra_info("client_version"))
+        self.upstream_task = asyncio.ensure_future(self._open_upstream())
+        self.upstream_task.add_done_callback(lambda t: t.cancelled() or t.exception())  # no "never retrieved"
+
+    # -- upstream --
+
+    async def _note(self, message: str) -> None:
+        self.progress.append(message)
+
+    async def _open_upstream(self) -> asyncssh.SSHClientConnection:
+        route = await self.gw.router.route(self.user, self._note)
+        options = self.gw.upstream_options(route)
+        try:
+            upstream = await asyncssh.connect(route.host, route.port, options=options)
+        except asyncssh.HostKeyNotVerifiable:
+            self.gw.audit("upstream_refused", user=self.user, sid=self.sid, upstream=f"{route.host}:{route.port}",
+                          reason="host key mismatch")
+            raise RouteError("your server's SSH host key does not match the one the hub recorded for it; "
+                             "refusing to connect (host key verification failed)") from None
+        except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+            self.gw.audit("upstream_failed", user=self.user, sid=self.sid, upstream=f"{route.host}:{route.port}",
+                          reason=str(exc) or type(exc).__name__)
+            raise RouteError(f"cannot reach your server's SSH service at {route.host}:{route.port} "
+                             f"({str(exc) or type(exc).__name__})") from None
+        if self.conn is None or self.conn.is_closed():
+            upstream.close()
+            raise RouteError("client went away")
+        self.upstream = upstream
+        self.gw.audit("upstream", user=self.user, sid=self.sid, upstream=f"{route.host}:{route.port}")
+        return upstream
+
+    async def upstream_for(self, stderr: asyncssh.SSHWriter | None = None) -> asyncssh.SSHClientConnection:
+        """The upstream connection, writing progress to `stderr` while it is being set up."""
+        task = self.upstream_task
+        if task is None:
+            raise RouteError("not authenticated")
+        t0, shown, next_note = time.monotonic(), 0, 2.0
+        while not task.done():
+            await asyncio.wait({task}, timeout=0.5)
+            if stderr is None:
+                continue
+            while shown < len(self.progress):
+                _write(stderr, f"devhub: {self.progress[shown]}\r\n")
+                shown += 1
+                next_note = time.monotonic() - t0 + 5
+            waited = time.monotonic() - t0
+            if not task.done() and waited >= next_note:
+                _write(stderr, "devhub: connecting to your server...\r\n" if next_note < 3
+                       else f"devhub: still waiting for your server ({waited:.0f} s)\r\n")
+                next_note = waited + 5
+        return task.result()
+
+    # -- channels --
+
+    def session_requested(self):
+        if not self.authenticated:
+            return False
+        return relay.RelayProcess(self._run_session)
+
+    async def _run_session(self, process: asyncssh.SSHServerProcess) -> None:
+        self.sessions += 1
+        number = self.sessions
+        counters = relay.Counters()
+        kind = "subsystem" if process.subsystem else ("exec" if process.command else "shell")
+        started = time.time()
+        self.gw.audit("session_start", user=self.user, source=self.source, sid=self.sid, session=number,
+                      kind=kind, command=(process.command or process.subsystem or "")[:200],
+                      pty=bool(process.term_type))
+        status: int | None = None
+        signal = None
+        try:
+            upstream = await self.upstream_for(process.stderr)
+            status, signal = await relay.relay_session(process, upstream, counters)
+        except RouteError as exc:
+            _write(process.stderr, f"devhub: {exc}\r\n")
+            status = 255
+        except (asyncssh.Error, OSError) as exc:
+            _write(process.stderr, f"devhub: the connection to your server failed ({exc})\r\n")
+            status = 255
+        finally:
+            self.gw.audit("session_end", user=self.user, source=self.source, sid=self.sid, session=number,
+                          kind=kind, start=round(started, 3), end=round(time.time(), 3),
+                          bytes_up=counters.up, bytes_down=counters.down, exit_status=status,
+                          exit_signal=signal[0] if signal else None)
+        relay.finish(process, status, signal)
+
+    async def _channel_upstream(self) -> asyncssh.SSHClientConnection:
+        try:
+            return await self.upstream_for(None)
+        except RouteError as exc:
+            raise asyncssh.ChannelOpenError(OPEN_CONNECT_FAILED, f"devhub: {exc}") from None
+
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int):
+        if not self.authenticated:
+            return False
+
+        async def open_tcp():
+            upstream = await self._channel_upstream()
+            self.gw.audit("forward", user=self.user, sid=self.sid, kind="direct-tcpip", dest=f"{dest_host}:{dest_port}")
+            return await self.conn.forward_tunneled_connection(upstream, dest_host, dest_port)
+
+        return open_tcp()
+
+    def unix_connection_requested(self, dest_path: str):
+        if not self.authenticated:
+            return False
+
+        async def open_unix():
+            upstream = await self._channel_upstream()
+            self.gw.audit("forward", user=self.user, sid=self.sid, kind="direct-streamlocal", dest=dest_path)
+            return await self.conn.forward_tunneled_unix_connection(upstream, dest_path)
+
+        return open_unix()
+
+    def server_requested(self, listen_host: str, listen_port: int):
+        if not (self.authenticated and self.gw.settings.allow_remote_forward):
+            self.gw.audit("refused", user=self.user, sid=self.sid, reason="remote forwarding disabled",
+                          listen=f"{listen_host}:{listen_port}")
+            return False
+        return self._remote_listener(listen_host, listen_port)
+
+    async def _remote_listener(self, listen_host: str, listen_port: int):
+        upstream = await self.upstream_for(None)
+        listener: asyncssh.SSHListener | None = None
+
+        def handler_factory(orig_host: str, orig_port: int):
+            async def handler(reader, writer):
+                try:
+                    down_r, down_w = await self.conn.open_connection(
+                        listen_host, listener.get_port() if listener else listen_port, orig_host, orig_port)
+                except (asyncssh.Error, OSError):
+                    writer.close()
+                    return
+                await asyncio.gather(_pipe(reader, down_w), _pipe(down_r, writer), return_exceptions=True)
+            return handler
+
+        listener = await upstream.start_server(handler_factory, listen_host, listen_port)
+        self.gw.audit("forward", user=self.user, sid=self.sid, kind="tcpip-forward",
+                      listen=f"{listen_host}:{listener.get_port()}")
+        return listener
+
+    def unix_server_requested(self, listen_path: str):
+        return False
+
+
+async def _pipe(reader, writer) -> None:
+    try:
+        while data := await reader.read(relay.CHUNK):
+            writer.write(data)
+            await writer.drain()
+        writer.write_eof()
+    finally:
+        pass
+
+
+def _write(stream: asyncssh.SSHWriter, text: str) -> None:
+    try:
+        stream.write(text.encode())
+    except (OSError, asyncssh.Error):
+        pass

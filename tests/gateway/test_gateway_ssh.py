@@ -1,0 +1,516 @@
+"""The SSH gateway (devhub/sshgw) end to end, with the real OpenSSH client. Fixtures: a user-defined Docker network, two hardened user containers
+that trust the gateway's client key, and the devhub/sshgw image routing several users to them."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import shlex
+import socket as socket_module
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+
+from conftest import UserContainer, start_user_container
+from support import (KeyPair, SshTarget, TrackedResources, exec_out, free_port, host_port, make_keypair, wait_healthy,
+                     wait_until)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "gateway"))
+
+GATEWAY_IMAGE = os.environ.get("DEVHUB_GATEWAY_IMAGE", "devhub/sshgw:latest")
+STATE = "/var/lib/devhub-sshgw"
+CONFIG = "/etc/devhub-sshgw/static.json"
+HOST_KEY_PUB = "/home/jovyan/.local/share/devhub/ssh/ssh_host_ed25519_key.pub"
+WRONG_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAnaMUWxl4K5yNfR5FS5HewqBN2TxKX5PW48XFwAS6Uy wrong"
+# Options the gateway container runs with (read-only root, no capabilities).
+GATEWAY_HARDENED = dict(read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"], pids_limit=256,
+                        mem_limit="512m")
+
+
+@dataclass
+class GatewayEnv:
+    tracked: TrackedResources
+    network: str
+    state_volume: str
+    config_path: Path
+    client_key: str
+    users: dict[str, KeyPair]
+    containers: dict[str, UserContainer]
+    routes: dict[str, str] = field(default_factory=dict)  # user -> container name
+
+    def start_gateway(self, environment: dict | None = None, wait: bool = True):
+        env = {"GATEWAY_ROUTER": "static", "GATEWAY_STATIC_CONFIG": CONFIG, "GATEWAY_AUTH_FAILURES": "100",
+               **(environment or {})}
+        container = self.tracked.run(
+            GATEWAY_IMAGE, name=f"devhub-test-sshgw-{uuid.uuid4().hex[:8]}", environment=env, network=self.network,
+            ports={"2222/tcp": ("127.0.0.1", None)},
+            volumes={self.state_volume: {"bind": STATE, "mode": "rw"},
+                     str(self.config_path): {"bind": CONFIG, "mode": "ro"}},
+            **GATEWAY_HARDENED)
+        if wait:
+            wait_healthy(container, timeout=60)
+        return container
+
+    def ssh(self, gateway, user: str, key: KeyPair | None = None) -> SshTarget:
+        return SshTarget(host_port(gateway, "2222/tcp"), (key or self.users[user]).private, user=user)
+
+
+def _host_key(uc: UserContainer) -> str:
+    return exec_out(uc.container, ["cat", HOST_KEY_PUB]).strip()
+
+
+@pytest.fixture(scope="module")
+def gateway_image(docker_client) -> str:
+    docker_client.images.get(GATEWAY_IMAGE)  # raises ImageNotFound: run `make image-sshgw`
+    return GATEWAY_IMAGE
+
+
+@pytest.fixture(scope="module")
+def gw_tracked(docker_client):
+    tracked = TrackedResources(docker_client)
+    yield tracked
+    tracked.cleanup()
+
+
+@pytest.fixture(scope="module")
+def gw_env(docker_client, gw_tracked, gateway_image, image, tmp_path_factory) -> GatewayEnv:
+    """Network + state volume + two user containers + a static routing file for these users:
+
+    alice, u1, u3, u5, mallory (wrong host key) -> container A; bob, u2, u4 -> container B;
+    ghost: keys but no server.
+    """
+    network = docker_client.networks.create(f"devhub-test-gwnet-{uuid.uuid4().hex[:8]}", driver="bridge",
+                                            labels={"devhub.test": "1"})
+    try:
+        state = gw_tracked.volume("devhub-test-sshgw-state")
+        # The gateway's client key is generated in its state volume by the image itself.
+        client_key = gw_tracked.client.containers.run(
+            gateway_image, ["python3", "-m", "devhub_gateway", "--print-client-key"], remove=True,
+            volumes={state: {"bind": STATE, "mode": "rw"}}, labels={"devhub.test": "1"}).decode().strip()
+        assert client_key.startswith("ssh-ed25519 "), client_key
+        directory = tmp_path_factory.mktemp("gwkeys")
+        users = {name: make_keypair(directory, "ed25519", name=name)
+                 for name in ("alice", "bob", "u1", "u2", "u3", "u4", "u5", "mallory", "ghost")}
+        containers = {}
+        for label in ("a", "b"):
+            containers[label] = start_user_container(
+                gw_tracked, image, authorized_keys=client_key, wait=False, network=network.name,
+                name=f"devhub-test-gwuser-{label}-{uuid.uuid4().hex[:6]}")
+        for uc in containers.values():
+            wait_healthy(uc.container)
+        routes = {"alice": "a", "u1": "a", "u3": "a", "u5": "a", "mallory": "a", "bob": "b", "u2": "b", "u4": "b"}
+        config = {"users": {}}
+        for name, keypair in users.items():
+            entry = {"keys": [keypair.public_line]}
+            if name in routes:
+                uc = containers[routes[name]]
+                entry.update(host=uc.container.name, port=2222,
+                             host_key=WRONG_HOST_KEY if name == "mallory" else _host_key(uc))
+            config["users"][name] = entry
+        config_path = directory / "static.json"
+        config_path.write_text(json.dumps(config, indent=2))
+        config_path.chmod(0o644)
+        directory.chmod(0o755)
+        yield GatewayEnv(gw_tracked, network.name, state, config_path, client_key, users, containers,
+                         {u: containers[c].container.name for u, c in routes.items()})
+    finally:
+        gw_tracked.cleanup()
+        network.remove()
+
+
+@pytest.fixture(scope="module")
+def gateway(gw_env):
+    """The gateway container most tests share (activity reported every second)."""
+    return gw_env.start_gateway({"GATEWAY_ACTIVITY_INTERVAL": "1"})
+
+
+def audit_events(container, event: str | None = None) -> list[dict]:
+    events = []
+    for line in container.logs(stdout=True, stderr=False).decode(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and (event is None or record.get("event") == event):
+            events.append(record)
+    return events
+
+
+# ---------------------------------------------------------------- sessions
+
+def test_tensorflow_through_gateway(gateway, gw_env):
+    result = gw_env.ssh(gateway, "alice").run('python -c "import tensorflow as tf; print(tf.__version__)"', timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "2.9.3"
+
+
+def test_lands_in_the_users_container_as_jovyan(gateway, gw_env):
+    out = gw_env.ssh(gateway, "alice").check("id -un; hostname")
+    assert out.split()[0] == "jovyan"
+    assert out.split()[1] == gw_env.containers["a"].container.attrs["Config"]["Hostname"]
+    out = gw_env.ssh(gateway, "bob").check("hostname")
+    assert out.strip() == gw_env.containers["b"].container.attrs["Config"]["Hostname"]
+
+
+def test_exit_status_and_streaming_stdin(gateway, gw_env):
+    ssh = gw_env.ssh(gateway, "alice")
+    assert ssh.run("exit 3").returncode == 3
+    data = "".join(f"line {i}\n" for i in range(20000))
+    assert ssh.check("wc -l; exit 0", input=data).strip() == "20000"
+
+
+def test_env_lang_is_passed(gateway, gw_env):
+    ssh = gw_env.ssh(gateway, "alice")
+    result = subprocess.run([*ssh.ssh_args("-o", "SendEnv=LC_DEVHUB_TEST"), "echo $LC_DEVHUB_TEST"],
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "LC_DEVHUB_TEST": "x"})
+    # sshd in the image decides (AcceptEnv); the gateway must neither fail nor leak other variables.
+    assert result.returncode == 0, result.stderr
+
+
+def test_signal_is_relayed(gateway, gw_env):
+    import asyncssh
+
+    async def scenario():
+        async with asyncssh.connect("127.0.0.1", host_port(gateway, "2222/tcp"), username="alice",
+                                    client_keys=[str(gw_env.users["alice"].private)], known_hosts=None,
+                                    agent_path=None, config=None) as conn:
+            proc = await conn.create_process("trap 'echo got-INT; exit 7' INT; echo ready; sleep 60 >/dev/null 2>&1 & wait")
+            assert (await asyncio.wait_for(proc.stdout.readline(), 30)).strip() == "ready"
+            proc.send_signal("INT")
+            out = await asyncio.wait_for(proc.stdout.readline(), 30)
+            await asyncio.wait_for(proc.wait_closed(), 30)
+            return out.strip(), proc.exit_status
+
+    assert asyncio.run(scenario()) == ("got-INT", 7)
+
+
+def _tmux(socket: str, *args: str) -> str:
+    return subprocess.run(["tmux", "-L", socket, *args], check=True, capture_output=True, text=True, timeout=30).stdout
+
+
+def test_interactive_pty_and_window_resize(gateway, gw_env):
+    ssh = gw_env.ssh(gateway, "alice")
+    socket = f"devhub-test-{uuid.uuid4().hex[:8]}"
+    command = " ".join(shlex.quote(a) for a in ssh.ssh_args("-tt"))
+    _tmux(socket, "new-session", "-d", "-s", "gw", "-x", "100", "-y", "30", command)
+    try:
+        def pane() -> str:
+            return _tmux(socket, "capture-pane", "-p", "-t", "gw")
+
+        _tmux(socket, "send-keys", "-t", "gw", "echo $((6*7))-$TERM-$(tty)", "Enter")
+        wait_until(lambda: re.search(r"^42-\S+-/dev/pts/\d+", pane(), re.M), 30, what="command output in the PTY")
+        _tmux(socket, "send-keys", "-t", "gw", "stty size", "Enter")
+        wait_until(lambda: re.search(r"^30 100\s*$", pane(), re.M), 15, what="stty size 30 100")
+        _tmux(socket, "resize-window", "-t", "gw", "-x", "120", "-y", "40")
+        _tmux(socket, "send-keys", "-t", "gw", "clear; stty size", "Enter")
+        wait_until(lambda: re.search(r"^40 120\s*$", pane(), re.M), 15, what="stty size 40 120 after resize")
+        _tmux(socket, "send-keys", "-t", "gw", "exit", "Enter")
+        wait_until(lambda: subprocess.run(["tmux", "-L", socket, "has-session", "-t", "gw"],
+                                          capture_output=True).returncode != 0, 15, what="session end")
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
+
+
+# ---------------------------------------------------------------- forwarding
+
+@pytest.fixture(scope="module")
+def http_in_container(gateway, gw_env) -> int:
+    port = 8765
+    gw_env.ssh(gateway, "alice").check(
+        f"mkdir -p /tmp/www && echo served-from-container > /tmp/www/index.html && cd /tmp/www && "
+        f"{{ setsid python -m http.server {port} --bind 127.0.0.1 </dev/null >/dev/null 2>&1 & }}")
+    return port
+
+
+def _tunnel(ssh: SshTarget, *forward: str) -> subprocess.Popen:
+    return subprocess.Popen(ssh.ssh_args("-N", "-o", "ExitOnForwardFailure=yes", *forward),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_local_forward(gateway, gw_env, http_in_container):
+    local = free_port()
+    tunnel = _tunnel(gw_env.ssh(gateway, "alice"), "-L", f"127.0.0.1:{local}:127.0.0.1:{http_in_container}")
+    try:
+        body = wait_until(lambda: requests.get(f"http://127.0.0.1:{local}/", timeout=5).text, 30, what="HTTP over -L")
+        assert body.strip() == "served-from-container"
+    finally:
+        tunnel.terminate()
+        tunnel.wait(10)
+
+
+def test_dynamic_socks_forward(gateway, gw_env, http_in_container):
+    local = free_port()
+    tunnel = _tunnel(gw_env.ssh(gateway, "alice"), "-D", f"127.0.0.1:{local}")
+    proxies = {"http": f"socks5h://127.0.0.1:{local}"}
+    try:
+        body = wait_until(lambda: requests.get(f"http://127.0.0.1:{http_in_container}/", proxies=proxies, timeout=5).text,
+                          30, what="HTTP over SOCKS")
+        assert body.strip() == "served-from-container"
+    finally:
+        tunnel.terminate()
+        tunnel.wait(10)
+
+
+def test_unix_socket_forward(gateway, gw_env):
+    ssh = gw_env.ssh(gateway, "alice")
+    server = ("import socketserver\n"
+              "class H(socketserver.StreamRequestHandler):\n"
+              "    def handle(self):\n"
+              "        self.wfile.write(b'unix:' + self.rfile.readline())\n"
+              "socketserver.UnixStreamServer('/tmp/devhub-echo.sock', H).serve_forever()\n")
+    ssh.check("rm -f /tmp/devhub-echo.sock; cat > /tmp/echo_server.py; "
+              "{ setsid python /tmp/echo_server.py </dev/null >/dev/null 2>&1 & }", input=server)
+    local = free_port()
+    tunnel = _tunnel(ssh, "-L", f"127.0.0.1:{local}:/tmp/devhub-echo.sock")
+    try:
+        def echo() -> bytes:
+            with socket_module.create_connection(("127.0.0.1", local), timeout=5) as s:
+                s.sendall(b"ping\n")
+                return s.recv(100)
+
+        assert wait_until(echo, 30, what="echo over direct-streamlocal") == b"unix:ping\n"
+    finally:
+        tunnel.terminate()
+        tunnel.wait(10)
+
+
+def test_vscode_pattern_socks_and_bash_on_stdin(gateway, gw_env):
+    """VS Code Remote-SSH: `ssh -T -D PORT host bash`, a script on stdin starts the server, then all
+    traffic goes through the SOCKS port while the bash session stays open."""
+    ssh = gw_env.ssh(gateway, "alice")
+    local = free_port()
+    proc = subprocess.Popen(ssh.ssh_args("-T", "-D", f"127.0.0.1:{local}") + ["bash"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        proc.stdin.write("mkdir -p /tmp/vsc && echo vscode-server-ok > /tmp/vsc/index.html && cd /tmp/vsc\n"
+                         "{ setsid python -m http.server 8799 --bind 127.0.0.1 </dev/null >/dev/null 2>&1 & }\n"
+                         "echo listeningOn==8799==\n")
+        proc.stdin.flush()
+        assert "listeningOn==8799==" in proc.stdout.readline()
+        proxies = {"http": f"socks5h://127.0.0.1:{local}"}
+        body = wait_until(lambda: requests.get("http://127.0.0.1:8799/", proxies=proxies, timeout=5).text, 30,
+                          what="VS Code style server via SOCKS")
+        assert body.strip() == "vscode-server-ok"
+        proc.stdin.write("echo still-here\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "still-here"
+    finally:
+        proc.stdin.close()
+        proc.wait(20)
+
+
+def test_remote_forward_agent_and_x11_refused(gateway, gw_env):
+    ssh = gw_env.ssh(gateway, "alice")
+    result = ssh.run("true", "-N", "-o", "ExitOnForwardFailure=yes", "-R", f"127.0.0.1:{free_port()}:127.0.0.1:22",
+                     timeout=30)
+    assert result.returncode == 255 and "remote port forwarding failed" in result.stderr
+    out = ssh.check('echo "agent=[${SSH_AUTH_SOCK:-}] display=[${DISPLAY:-}]"', "-A", "-X", "-o", "LogLevel=QUIET")
+    assert out.strip() == "agent=[] display=[]"
+
+
+# ---------------------------------------------------------------- file transfer
+
+def test_sftp_scp_rsync(gateway, gw_env, tmp_path):
+    ssh = gw_env.ssh(gateway, "alice")
+    port, opts = str(ssh.port), ssh.options()
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(os.urandom(3 * 1024 * 1024))
+    batch = f"put {payload} /tmp/sftp.bin\nget /tmp/sftp.bin {tmp_path / 'back.bin'}\n"
+    subprocess.run(["sftp", "-b", "-", "-P", port, *opts, "alice@127.0.0.1"], input=batch, text=True, check=True,
+                   capture_output=True, timeout=120)
+    assert (tmp_path / "back.bin").read_bytes() == payload.read_bytes()
+    subprocess.run(["scp", "-P", port, *opts, str(payload), "alice@127.0.0.1:/tmp/scp.bin"], check=True,
+                   capture_output=True, timeout=120)
+    subprocess.run(["scp", "-P", port, *opts, "alice@127.0.0.1:/tmp/scp.bin", str(tmp_path / "scp-back.bin")],
+                   check=True, capture_output=True, timeout=120)
+    assert (tmp_path / "scp-back.bin").read_bytes() == payload.read_bytes()
+    rsh = " ".join(shlex.quote(a) for a in ["ssh", "-p", port, *opts])
+    (tmp_path / "tree").mkdir()
+    for i in range(20):
+        (tmp_path / "tree" / f"f{i}.txt").write_text(f"file {i}\n" * 100)
+    subprocess.run(["rsync", "-a", "-e", rsh, f"{tmp_path / 'tree'}/", "alice@127.0.0.1:/tmp/rsynced/"], check=True,
+                   capture_output=True, timeout=120)
+    assert ssh.check("cat /tmp/rsynced/f7.txt | wc -l; sha256sum /tmp/sftp.bin | cut -c1-64").split() == \
+        ["100", hashlib.sha256(payload.read_bytes()).hexdigest()]
+
+
+# ---------------------------------------------------------------- concurrency, activity
+
+def test_second_connection_reaches_the_same_container(gateway, gw_env):
+    ssh = gw_env.ssh(gateway, "alice")
+    first = subprocess.Popen(ssh.ssh_args() + ["echo $$ > /tmp/first.pid; hostname; sleep 20"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        host = first.stdout.readline().strip()
+        second = ssh.check("hostname; cat /proc/$(cat /tmp/first.pid)/cmdline | tr '\\0' ' '")
+        assert second.splitlines()[0] == host
+        assert "sleep 20" in second or "first.pid" in second
+    finally:
+        first.terminate()
+        first.wait(10)
+
+
+def test_twenty_concurrent_sessions_across_five_users(gateway, gw_env):
+    hostnames = {label: uc.container.attrs["Config"]["Hostname"] for label, uc in gw_env.containers.items()}
+    expected_host = {u: hostnames["a" if u in ("u1", "u3", "u5") else "b"] for u in ("u1", "u2", "u3", "u4", "u5")}
+    jobs = [(user, i) for i in range(4) for user in expected_host]
+
+    def one(job):
+        user, i = job
+        result = gw_env.ssh(gateway, user).run(f"sleep 1; echo {user}-{i}-$(hostname)-$(({i}*{i}))", timeout=120)
+        return job, result
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(one, jobs))
+    for (user, i), result in results:
+        assert result.returncode == 0, (user, i, result.stderr)
+        assert result.stdout.strip() == f"{user}-{i}-{expected_host[user]}-{i * i}"
+
+
+def test_activity_is_reported_while_connected(gateway, gw_env):
+    ssh = gw_env.ssh(gateway, "bob")
+    before = len([e for e in audit_events(gateway, "activity") if e.get("user") == "bob"])
+    proc = subprocess.Popen(ssh.ssh_args() + ["echo up; sleep 30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "up"
+        wait_until(lambda: len([e for e in audit_events(gateway, "activity") if e.get("user") == "bob"]) >= before + 2,
+                   20, what="two activity reports for bob")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    gw_env.ssh(gateway, "alice").check("echo audited", input="twelve bytes")
+    fields = {"bytes_up", "bytes_down", "exit_status", "start", "end", "sid", "source"}
+    ended = wait_until(lambda: [e for e in audit_events(gateway, "session_end") if e.get("user") == "alice"
+                                and fields <= set(e) and e["bytes_up"] == 12], 10, what="audit line for the session")
+    assert ended[-1]["exit_status"] == 0 and ended[-1]["bytes_down"] == len("audited\n")
+
+
+# ---------------------------------------------------------------- authentication and hardening
+
+def test_alice_key_cannot_log_in_as_bob(gateway, gw_env):
+    result = gw_env.ssh(gateway, "bob", key=gw_env.users["alice"]).run("true", timeout=60)
+    assert result.returncode == 255 and "Permission denied (publickey)" in result.stderr
+
+
+def test_unknown_user_wrong_key_and_password_fail_alike(gateway, gw_env):
+    port = host_port(gateway, "2222/tcp")
+    unknown = SshTarget(port, gw_env.users["alice"].private, user="nosuchuser").run("true", timeout=60)
+    wrong = gw_env.ssh(gateway, "alice", key=gw_env.users["bob"]).run("true", timeout=60)
+    password = subprocess.run(
+        ["ssh", "-p", str(port), "-o", "PreferredAuthentications=password,keyboard-interactive",
+         "-o", "PubkeyAuthentication=no", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "alice@127.0.0.1", "true"], capture_output=True, text=True, timeout=30)
+    for result in (unknown, wrong, password):
+        assert result.returncode == 255
+        assert result.stderr.strip().endswith("Permission denied (publickey)."), result.stderr
+
+    # Same timing: an unknown user's refusal takes as long as a known user's wrong key.
+    import asyncssh
+
+    async def refusal_time(user: str, key: KeyPair) -> float:
+        t0 = time.monotonic()
+        with pytest.raises(asyncssh.PermissionDenied):
+            async with asyncssh.connect("127.0.0.1", port, username=user, client_keys=[str(key.private)],
+                                        known_hosts=None, agent_path=None, config=None):
+                pass
+        return time.monotonic() - t0
+
+    async def timings():
+        return ([await refusal_time("nosuchuser2", gw_env.users["alice"]) for _ in range(2)],
+                [await refusal_time("alice", gw_env.users["bob"]) for _ in range(2)])
+
+    unknown_t, wrong_t = asyncio.run(timings())
+    assert min(unknown_t + wrong_t) >= 0.45  # GATEWAY_FAIL_DELAY (0.5 s, 0-10 % jitter)
+    assert abs(sorted(unknown_t)[0] - sorted(wrong_t)[0]) < 0.25, (unknown_t, wrong_t)
+
+
+def test_container_host_key_is_verified(gateway, gw_env):
+    result = gw_env.ssh(gateway, "mallory").run("echo should-not-run", timeout=60)
+    assert result.returncode == 255
+    assert "should-not-run" not in result.stdout
+    assert "host key does not match" in result.stderr
+
+
+def test_user_without_server_gets_a_clear_message(gateway, gw_env):
+    result = gw_env.ssh(gateway, "ghost").run("true", timeout=60)
+    assert result.returncode == 255 and "devhub: no server is configured for ghost" in result.stderr
+
+
+def test_ssh_audit_reports_no_failures(gateway, venv_bin):
+    result = subprocess.run([str(venv_bin / "ssh-audit"), "-n", "-p", str(host_port(gateway, "2222/tcp")), "127.0.0.1"],
+                            capture_output=True, text=True, timeout=120)
+    assert "SSH-2.0-devhub-sshgw" in result.stdout, result.stdout + result.stderr
+    assert "[fail]" not in result.stdout, result.stdout
+    assert "curve25519-sha256" in result.stdout and "ssh-ed25519" in result.stdout
+
+
+def test_garbage_and_aborted_handshakes_leave_it_serving(gateway, gw_env):
+    port = host_port(gateway, "2222/tcp")
+
+    def abuse(i: int) -> None:
+        try:
+            with socket_module.create_connection(("127.0.0.1", port), timeout=5) as s:
+                if i % 4 == 0:
+                    s.sendall(os.urandom(512))
+                elif i % 4 == 1:
+                    s.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+                    s.recv(64)
+                elif i % 4 == 2:
+                    s.sendall(b"SSH-2.0-x\r\n" + os.urandom(2048))
+                # i % 4 == 3: connect and close at once
+        except OSError:
+            pass
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        list(pool.map(abuse, range(200)))
+    assert gw_env.ssh(gateway, "alice").check("echo still-serving").strip() == "still-serving"
+    gateway.reload()
+    assert gateway.status == "running"
+
+
+def test_key_files_in_state_volume(gateway):
+    out = exec_out(gateway, ["sh", "-c", f"stat -c '%a %U %n' {STATE}/*"])
+    modes = dict(reversed(line.split(" ", 1)) for line in out.strip().splitlines())
+    modes = {k.split("/")[-1]: v.split()[0] for k, v in modes.items()}
+    assert modes["ssh_host_ed25519_key"] == "600" and modes["gateway_client_key"] == "600"
+    assert modes["gateway_client_key.pub"] == "644"
+
+
+# ---------------------------------------------------------------- separate gateway instances
+
+def test_rate_limit_engages_after_repeated_failures(gw_env):
+    gw = gw_env.start_gateway({"GATEWAY_AUTH_FAILURES": "10", "GATEWAY_FAIL_DELAY": "0.1"})
+    wrong = gw_env.ssh(gw, "alice", key=gw_env.users["bob"])
+    for _ in range(10):
+        assert wrong.run("true", timeout=60).returncode == 255
+    result = gw_env.ssh(gw, "alice").run("echo in", timeout=60)  # right key, blocked address
+    assert result.returncode == 255 and "in" not in result.stdout.split()
+    assert "too many failed logins" in result.stderr or "Permission denied" in result.stderr, result.stderr
+    assert any(e.get("reason") == "address blocked" for e in audit_events(gw, "refused"))
+
+
+def test_gateway_restart_accepts_new_connections_within_seconds(gw_env):
+    gw = gw_env.start_gateway()
+    ssh = gw_env.ssh(gw, "alice")
+    assert ssh.check("echo before").strip() == "before"
+    keyscan = lambda: subprocess.run(["ssh-keyscan", "-t", "ed25519", "-p", str(host_port(gw, "2222/tcp")), "127.0.0.1"],
+                                     capture_output=True, text=True, timeout=20).stdout.split()[-1]
+    host_key = keyscan()
+    gw.restart(timeout=10)
+    t0 = time.monotonic()
+    ssh = gw_env.ssh(gw, "alice")  # the published port may change on restart
+    out = wait_until(lambda: gw_env.ssh(gw, "alice").run("echo after", timeout=20).stdout.strip() == "after", 20,
+                     interval=0.2, what="login after restart")
+    assert out and time.monotonic() - t0 < 15
+    assert keyscan() == host_key  # the host key persisted in the state volume

@@ -82,7 +82,6 @@ class Settings:
     ssh_gateway_token_file: str = "/srv/sshgw-secret/api_token"
     ssh_gateway_client_key_file: str = "/srv/sshgw-state/gateway_client_key.pub"
     ssh_max_keys_per_user: int = 10
-    ssh_import_provider_keys: bool = False
 
     @property
     def is_demo(self) -> bool:
@@ -345,7 +344,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         ssh_gateway_token_file=_abs_path(env, "SSH_GATEWAY_TOKEN_FILE", "/srv/sshgw-secret/api_token"),
         ssh_gateway_client_key_file=_abs_path(env, "SSH_GATEWAY_CLIENT_KEY_FILE", "/srv/sshgw-state/gateway_client_key.pub"),
         ssh_max_keys_per_user=_max_keys(env),
-        ssh_import_provider_keys=_flag(env, "SSH_IMPORT_PROVIDER_KEYS", False),
     )
 
 

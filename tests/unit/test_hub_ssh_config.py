@@ -31,7 +31,6 @@ def test_settings_defaults():
     assert s.ssh_gateway_token_file == "/srv/sshgw-secret/api_token"
     assert s.ssh_gateway_client_key_file == "/srv/sshgw-state/gateway_client_key.pub"
     assert s.ssh_max_keys_per_user == 10
-    assert s.ssh_import_provider_keys is False
 
 
 @pytest.mark.parametrize(
@@ -41,7 +40,6 @@ def test_settings_defaults():
         ({"SSH_MAX_KEYS_PER_USER": "ten"}, "SSH_MAX_KEYS_PER_USER='ten' is invalid"),
         ({"SSH_MAX_KEYS_PER_USER": "1001"}, "SSH_MAX_KEYS_PER_USER='1001' is invalid: expected a whole number from 1 to 1000"),
         ({"SSH_GATEWAY": "maybe"}, "SSH_GATEWAY='maybe' is invalid: expected 1 or 0"),
-        ({"SSH_IMPORT_PROVIDER_KEYS": "2"}, "SSH_IMPORT_PROVIDER_KEYS='2' is invalid: expected 1 or 0"),
         ({"SSH_GATEWAY_TOKEN_FILE": "secret/api_token"}, "SSH_GATEWAY_TOKEN_FILE='secret/api_token' is invalid: expected an absolute path"),
         ({"SSH_GATEWAY_CLIENT_KEY_FILE": "/srv/../etc/key"}, "SSH_GATEWAY_CLIENT_KEY_FILE='/srv/../etc/key' is invalid"),
     ],

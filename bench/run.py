@@ -8,10 +8,11 @@ import sys
 import time
 from pathlib import Path
 
+import gateway_bench
 import image_bench
 
 RESULTS = Path(__file__).parent / "results"
-BENCHES = {"image": image_bench.run}
+BENCHES = {"image": image_bench.run, "gateway": gateway_bench.run}
 
 
 def flatten(prefix: str, value) -> list[tuple[str, str]]:

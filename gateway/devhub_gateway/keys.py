@@ -26,7 +26,7 @@ def _write_private(path: Path, key: asyncssh.SSHKey) -> None:
 
 def load_or_create(state_dir: Path, name: str, comment: str) -> asyncssh.SSHKey:
     """Load ``state_dir/name`` or generate an ed25519 key there (private 600, public 644)."""
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o755)  # .pub readable by the hub
     path = state_dir / name
     if path.exists():
         key = asyncssh.read_private_key(str(path))

@@ -440,7 +440,7 @@ class DevhubSpawner(DockerSpawner):
         return f"{key.key_type} {key.blob}"
 
     async def ssh_route(self) -> dict | None:
-        """{"host", "port", "host_key", "container"} of the running server's sshd, None when not running.
+        """{"host", "port", "host_key", "user", "container"} of the running server's sshd, None when not running.
 
         host is the container's IP on the user's network (the gateway is attached to it), else the
         container name; host_key is "" until the container has written it."""
@@ -452,6 +452,7 @@ class DevhubSpawner(DockerSpawner):
             "host": self.server.ip or self.object_name,
             "port": SSH_CONTAINER_PORT,
             "host_key": self.ssh_host_key,
+            "user": "jovyan",
             "container": self.object_name,
         }
 

@@ -6,8 +6,8 @@ REST API (JupyterHub token or cookie auth; JSON errors {"status": N, "message": 
     POST   /hub/api/devhub/ssh/users/{name}/keys       {"name": "...", "key": "ssh-ed25519 ..."}
                                                        201 entry | 400 with the reason
     DELETE /hub/api/devhub/ssh/users/{name}/keys/{id}  204 | 404 unknown id
-    GET    /hub/api/devhub/ssh/users/{name}/route      200 {"host", "port", "host_key", "container"}
-                                                       409 server not running | 503 host key not yet known
+    GET    /hub/api/devhub/ssh/users/{name}/route      200 {"host", "port", "host_key", "user", "container"}
+                                                       409 server not running, or its host key not yet known
 
     entry = {"id": int, "name": str, "key": str, "fingerprint": "SHA256:...", "created": "...Z"}
 
@@ -149,8 +149,11 @@ class SshRouteAPIHandler(_SshMixin, APIHandler):
         if route is None:
             raise web.HTTPError(409, "server not running")
         if not route.get("host_key"):
-            self.set_header("Retry-After", "2")
-            raise web.HTTPError(503, "the server's SSH host key is not available yet; retry shortly")
+            # Just started: sshd has not written its host key yet. 409 like "not running", so a
+            # gateway keeps polling as it does while a server starts.
+            error = web.HTTPError(409, "server starting: its SSH host key is not available yet")
+            error.headers = {"Retry-After": "1"}  # APIHandler.write_error sends these
+            raise error
         if spawner.orm_spawner is not None and spawner.orm_spawner.state != spawner.get_state():
             spawner.orm_spawner.state = spawner.get_state()  # the host key, for after a hub restart
             self.db.commit()

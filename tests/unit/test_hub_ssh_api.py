@@ -77,7 +77,7 @@ class FakeSshSpawner(Spawner):
             return None
         if not self.ssh_host_key and os.path.exists(self.host_key_file):
             self.ssh_host_key = open(self.host_key_file).read().strip()
-        return {"host": "10.77.0.2", "port": 2222, "host_key": self.ssh_host_key, "container": "devhub-user-x"}
+        return {"host": "10.77.0.2", "port": 2222, "host_key": self.ssh_host_key, "user": "jovyan", "container": "devhub-user-x"}
     async def delete_forever(self):
         delete_user_ssh_keys(self)
 
@@ -283,12 +283,13 @@ def test_route_for_running_server_only(hub):
                what="erin's server to be ready")
     # Running, but the container has not written its host key yet.
     r = hub.api("GET", route, hub.gateway_token)
-    assert r.status_code == 503 and "host key is not available yet" in r.json()["message"]
+    assert r.status_code == 409 and r.json()["message"] == "server starting: its SSH host key is not available yet"
+    assert r.headers["Retry-After"] == "1"
     host_key = ed_line("").strip()
     hub.host_key_file.write_text(host_key + "\n")
     r = hub.api("GET", route, hub.gateway_token)
     assert r.status_code == 200, r.text
-    assert r.json() == {"host": "10.77.0.2", "port": 2222, "host_key": host_key, "container": "devhub-user-x"}
+    assert r.json() == {"host": "10.77.0.2", "port": 2222, "host_key": host_key, "user": "jovyan", "container": "devhub-user-x"}
     # Kept in the spawner state (survives hub restarts).
     state = hub.api("GET", "users/erin").json()["servers"][""]["state"]
     assert state["ssh_host_key"] == host_key

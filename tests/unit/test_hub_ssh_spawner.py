@@ -138,7 +138,8 @@ def test_route_with_host_key_from_home_volume(tmp_path, fake_docker):
     key = ed_line("jovyan@devhub-user-alice")
     asked = serve_file(fake_docker, tar_of("ssh_host_ed25519_key.pub", (key + "\n").encode()))
     route = run(sp.ssh_route())
-    assert route == {"host": "10.99.0.2", "port": 2222, "host_key": key.rsplit(" ", 1)[0], "container": "devhub-user-alice"}
+    assert route == {"host": "10.99.0.2", "port": 2222, "host_key": key.rsplit(" ", 1)[0], "user": "jovyan",
+                     "container": "devhub-user-alice"}
     assert asked == [(sp.container_id, HOST_KEY_PATH)]
     # Kept: not read again, and in the state the hub stores (survives a hub restart).
     run(sp.ssh_route())

@@ -37,7 +37,7 @@ up: compose images
 	@bash scripts/up.sh
 
 down: compose
-	DOCKER_GID=$$(stat -c %g /var/run/docker.sock) docker compose --profile demo down
+	@bash scripts/down.sh
 
 bases: engine
 	@bash scripts/seed-base-images.sh

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests drive from the host when their commands are missing:
-# OpenSSH client (ssh, scp, sftp, ssh-keygen), rsync, tmux, debootstrap.
+# OpenSSH client (ssh, scp, sftp, ssh-keygen), rsync, tmux, debootstrap, chromium (browser tests).
 set -euo pipefail
 declare -A package_of=([ssh]=openssh-client [scp]=openssh-client [sftp]=openssh-client
-    [ssh-keygen]=openssh-client [rsync]=rsync [tmux]=tmux [debootstrap]=debootstrap)
+    [ssh-keygen]=openssh-client [rsync]=rsync [tmux]=tmux [debootstrap]=debootstrap
+    [chromium]=chromium)
 missing=()
 for cmd in "${!package_of[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${package_of[$cmd]}")

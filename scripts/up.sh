@@ -20,7 +20,8 @@ provider="$(setting AUTH_PROVIDER demo)"
 if [ "$provider" = demo ]; then
     export COMPOSE_PROFILES=demo DEMO_IDP_UPSTREAM=oidc:8080
     BIND_ADDRESS="$(setting BIND_ADDRESS 127.0.0.1)"
-    export BIND_ADDRESS
+    SSH_BIND_ADDRESS="$(setting SSH_BIND_ADDRESS 127.0.0.1)"
+    export BIND_ADDRESS SSH_BIND_ADDRESS
     echo "up: WARNING: AUTH_PROVIDER=demo: a local DEMO identity provider (users alice, bob; no passwords) is" >&2
     echo "up: WARNING: the login. Not for production: set AUTH_PROVIDER and OAuth settings in .env (see README)." >&2
 fi

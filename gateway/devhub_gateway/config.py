@@ -99,8 +99,15 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     else:
         s.hub_api_url = env.get("JUPYTERHUB_API_URL", "").strip()
         s.hub_api_token = env.get("JUPYTERHUB_API_TOKEN", "").strip()
+        token_file = env.get("JUPYTERHUB_API_TOKEN_FILE", "").strip()
+        if not s.hub_api_token and token_file:
+            # The hub writes the service token (mode 600) into a volume shared with the gateway only.
+            try:
+                s.hub_api_token = Path(token_file).read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"JUPYTERHUB_API_TOKEN_FILE={token_file}: {exc.strerror}") from None
         if not s.hub_api_url.startswith(("http://", "https://")):
             raise ConfigError("GATEWAY_ROUTER=hub needs JUPYTERHUB_API_URL (e.g. http://hub:8081/hub/api)")
         if not s.hub_api_token:
-            raise ConfigError("GATEWAY_ROUTER=hub needs JUPYTERHUB_API_TOKEN (the gateway service's token)")
+            raise ConfigError("GATEWAY_ROUTER=hub needs JUPYTERHUB_API_TOKEN or JUPYTERHUB_API_TOKEN_FILE (the gateway service's token)")
     return s

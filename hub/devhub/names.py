@@ -65,8 +65,8 @@ def docker_name(prefix: str, username: str, max_len: int = MAX_NAME) -> str:
     return name
 
 
-def container_name(username: str) -> str:
-    return docker_name(CONTAINER_PREFIX, username)
+def container_name(username: str, prefix: str = CONTAINER_PREFIX) -> str:
+    return docker_name(prefix, username)
 
 
 def volume_name(prefix: str, username: str) -> str:

@@ -134,7 +134,8 @@ class DevhubSpawner(DockerSpawner):
 
     @default("object_name")
     def _object_name_default(self):
-        return names.container_name(self.user.name)
+        # Same prefix as the user's network: one setting names a deployment's per-user objects.
+        return names.container_name(self.user.name, self.s.user_network_prefix)
 
     def _image_changed(self, change):
         # DockerSpawner re-renders the name from its template on image changes; ours does not

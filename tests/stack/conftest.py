@@ -24,6 +24,7 @@ urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 class Stack:
     https_port: int
     http_port: int
+    ssh_port: int
     env: dict
 
     @property
@@ -91,7 +92,7 @@ def stop_server(stack: Stack, token: str, user: str, timeout: float = 120) -> No
 
 
 def user_container(docker_client, user: str):
-    return docker_client.containers.get(f"devhub-user-{user}")
+    return docker_client.containers.get(f"devhubtest-user-{user}")
 
 
 def cleanup_hub_objects(docker_client) -> None:
@@ -113,13 +114,14 @@ def cleanup_hub_objects(docker_client) -> None:
 @pytest.fixture(scope="session")
 def stack(docker_client) -> Stack:
     env = dict(os.environ)
-    https_port, http_port = free_port(), free_port()
+    https_port, http_port, ssh_port = free_port(), free_port(), free_port()
     env.update({
         "HTTPS_PORT": str(https_port), "HTTP_PORT": str(http_port), "BIND_ADDRESS": "127.0.0.1",
+        "SSH_PORT": str(ssh_port), "SSH_BIND_ADDRESS": "127.0.0.1",
         "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid), "COMPOSE_PROFILES": "demo",
         "DEMO_IDP_UPSTREAM": "oidc:8080", "AUTH_PROVIDER": "demo",
     })
-    stack = Stack(https_port, http_port, env)
+    stack = Stack(https_port, http_port, ssh_port, env)
     cleanup_hub_objects(docker_client)
     stack.compose("down", "-v", check=False)
     try:

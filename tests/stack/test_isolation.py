@@ -36,7 +36,7 @@ def test_two_users_spawn_at_once_and_stay_apart(stack, alice, bob, alice_token, 
     assert alice_box.attrs["HostConfig"]["PortBindings"] in ({}, None)  # nothing published on the host
     alice_ips = [n["IPAddress"] for n in alice_box.attrs["NetworkSettings"]["Networks"].values()]
     probe = "import socket,sys\nfor h in sys.argv[1:]:\n for p in (8888, 2222):\n  s=socket.socket(); s.settimeout(2)\n  print(h, p, s.connect_ex((h, p)) == 0)\n"
-    out = exec_out(bob_box, ["python", "-c", probe, *alice_ips, "devhub-user-alice"], check=False)
+    out = exec_out(bob_box, ["python", "-c", probe, *alice_ips, "devhubtest-user-alice"], check=False)
     assert " True" not in out, out
     assert exec_out(bob_box, ["sh", "-c", "test -e /var/run/docker.sock && echo socket || echo none"]).strip() == "none"
     egress = exec_out(bob_box, ["python", "-c", "import socket; s=socket.socket(); s.settimeout(2); "

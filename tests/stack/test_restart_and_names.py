@@ -1,0 +1,98 @@
+"""Hub restarts do not disturb users; hostile user names get distinct, valid Docker names."""
+
+import json
+import re
+import ssl
+import uuid
+from urllib.parse import quote
+
+import websocket
+
+from conftest import hub_api, start_server, user_container
+from support import wait_until
+
+DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+def execute(ws, code: str, timeout: float = 60) -> str:
+    """Run code in a kernel over its websocket (Jupyter messaging protocol); return its stdout."""
+    msg_id = uuid.uuid4().hex
+    ws.send(json.dumps({
+        "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex, "msg_type": "execute_request",
+                   "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "channel": "shell",
+        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
+    }))
+    ws.settimeout(timeout)
+    out = []
+    while True:
+        msg = json.loads(ws.recv())
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return "".join(out)
+
+
+def test_hub_restart_keeps_server_kernel_and_login(stack, alice, alice_token, docker_client):
+    start_server(stack, alice_token, "alice")
+    before = user_container(docker_client, "alice").id
+    # Open her server in the "browser" (OAuth with the hub sets the server's own cookie).
+    lab = alice.session.get(f"{stack.url}/user/alice/lab", timeout=60)
+    assert lab.status_code == 200 and "/user/alice/lab" in lab.url
+    assert alice.session.get(f"{stack.url}/user/alice/api/status", timeout=30).status_code == 200
+    headers = {"Authorization": f"token {alice_token}"}
+    kernel = alice.session.post(f"{stack.url}/user/alice/api/kernels", headers=headers, json={}, timeout=60).json()
+    url = f"wss://localhost:{stack.https_port}/user/alice/api/kernels/{kernel['id']}/channels"
+    ws = websocket.create_connection(url, header=[f"Authorization: token {alice_token}"],
+                                     sslopt={"cert_reqs": ssl.CERT_NONE}, timeout=60)
+    assert execute(ws, "x = 41; print('ready')").strip() == "ready"
+
+    stack.compose("restart", "hub")
+    wait_until(lambda: alice.session.get(f"{stack.url}/hub/health", timeout=5).status_code == 200, 120,
+               interval=0.5, what="hub back")
+
+    after = user_container(docker_client, "alice")
+    assert after.id == before and after.status == "running"
+    try:
+        result = execute(ws, "print(x + 1)")
+    except (websocket.WebSocketException, OSError):  # reconnecting is allowed; the kernel must survive
+        ws = websocket.create_connection(url, header=[f"Authorization: token {alice_token}"],
+                                         sslopt={"cert_reqs": ssl.CERT_NONE}, timeout=60)
+        result = execute(ws, "print(x + 1)")
+    assert result.strip() == "42"
+    ws.close()
+    # Her browser session is still good: no new login for the hub or her server.
+    home = alice.session.get(f"{stack.url}/hub/home", timeout=30)
+    assert home.status_code == 200 and "/hub/login" not in home.url
+    status = alice.session.get(f"{stack.url}/user/alice/api/status", timeout=30)
+    assert status.status_code == 200, status.url
+
+
+HOSTILE = ["UPPER.Case", "ünïcødé-名前", "-leading-dash", "a.b", "a-b", "a_b", "x" * 200]
+
+
+def test_hostile_usernames_are_accepted_with_distinct_valid_names_or_refused(stack, alice_token, docker_client):
+    users = []
+    for name in HOSTILE:
+        one = hub_api(stack, alice_token, "POST", f"/users/{quote(name, safe='')}")
+        assert one.status_code in (201, 400), one.text  # created, or a clean refusal
+        if one.status_code == 201:
+            users.append(one.json()["name"])
+    assert len(users) >= 5, users
+    # The names the running hub's spawner would give them (its own code and settings; starting
+    # their servers needs each of them to log in first, which the demo provider allows only to
+    # alice and bob).
+    hub = stack.container(docker_client, "hub")
+    script = ("import json, sys; from devhub import names, settings; s = settings.load(); "
+              "print(json.dumps([[names.container_name(u, s.user_network_prefix), names.volume_name(s.user_volume_prefix, u), "
+              "names.network_name(s.user_network_prefix, u)] for u in json.loads(sys.argv[1])]))")
+    computed = json.loads(hub.exec_run(["python", "-c", script, json.dumps(users)]).output)
+    for kind in range(3):
+        column = [row[kind] for row in computed]
+        assert len(set(column)) == len(users), column
+        for name in column:
+            assert DOCKER_NAME.match(name) and len(name) <= 63 and not name.startswith("-"), name
+    for user in users:
+        assert hub_api(stack, alice_token, "DELETE", f"/users/{quote(user, safe='')}").status_code == 204

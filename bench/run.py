@@ -10,9 +10,10 @@ from pathlib import Path
 
 import gateway_bench
 import image_bench
+import stack_bench
 
 RESULTS = Path(__file__).parent / "results"
-BENCHES = {"image": image_bench.run, "gateway": gateway_bench.run}
+BENCHES = {"image": image_bench.run, "stack": stack_bench.run, "gateway": gateway_bench.run}
 
 
 def flatten(prefix: str, value) -> list[tuple[str, str]]:

@@ -13,10 +13,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
-# username -> is admin
-DEMO_USERS: dict[str, bool] = {"alice": True, "bob": False}
+
+def _demo_users(extra: str) -> dict[str, bool]:
+    """username -> is admin: alice (admin), bob, and DEMO_EXTRA_USERS (comma-separated, for load tests)."""
+    users = {"alice": True, "bob": False}
+    for name in filter(None, (n.strip() for n in extra.split(","))):
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", name):
+            raise SystemExit(f"devhub: DEMO_EXTRA_USERS: {name!r} is invalid: expected lower-case letters, digits and -")
+        users.setdefault(name, False)
+    return users
+
+
+DEMO_USERS: dict[str, bool] = _demo_users(os.environ.get("DEMO_EXTRA_USERS", ""))
 
 
 def argv(port: int = 8080) -> list[str]:

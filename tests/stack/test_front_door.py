@@ -5,7 +5,7 @@ import ssl
 
 import requests
 
-from conftest import start_server
+from stack_support import start_server
 from tls_check import check_mozilla_intermediate
 
 

@@ -4,7 +4,7 @@ import threading
 
 import requests
 
-from conftest import hub_api, start_server, stop_server, user_container
+from stack_support import hub_api, start_server, stop_server, user_container
 from support import exec_out
 
 

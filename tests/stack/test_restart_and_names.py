@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import websocket
 
-from conftest import hub_api, start_server, user_container
+from stack_support import hub_api, start_server, user_container
 from support import wait_until
 
 DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")

@@ -3,7 +3,7 @@ alice's container (started on demand)."""
 
 import requests
 
-from conftest import hub_api, stop_server
+from stack_support import hub_api, stop_server
 from support import SshTarget, make_keypair
 
 

@@ -1,7 +1,7 @@
 """Deleting a user through the admin API removes their home volume: a later user of the same name
 starts empty. (Runs last in tests/stack: it deletes bob.)"""
 
-from conftest import hub_api, start_server, stop_server
+from stack_support import hub_api, start_server, stop_server
 from support import wait_until
 
 

@@ -151,3 +151,9 @@ def test_demo_idp_command_line():
     claims = [a for a in args if a.startswith("{")]
     assert len(claims) == len(demo_idp.DEMO_USERS)
     assert '"sub": "alice"' in claims[0]
+
+
+def test_demo_extra_users_for_load_tests_are_validated():
+    assert demo_idp._demo_users("u01, u02") == {"alice": True, "bob": False, "u01": False, "u02": False}
+    with pytest.raises(SystemExit, match="DEMO_EXTRA_USERS"):
+        demo_idp._demo_users("Bad Name")

@@ -1,0 +1,126 @@
+"""Driving the real stack from docker-compose.yml: compose, demo logins, the hub REST API.
+
+Used by tests/stack (fixtures in tests/stack/conftest.py) and bench/stack_bench.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+import urllib3
+
+from support import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+
+@dataclass
+class Stack:
+    https_port: int
+    http_port: int
+    ssh_port: int
+    env: dict
+    project: str = "devhubtest"
+    overlay: str = "tests/stack/compose.test.yml"
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.https_port}"
+
+    def compose(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        cmd = ["docker", "compose", "-p", self.project, "-f", "docker-compose.yml", "-f", self.overlay, *args]
+        result = subprocess.run(cmd, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def container(self, docker_client, service: str):
+        return docker_client.containers.get(self.compose("ps", "-q", service).stdout.strip())
+
+    def login(self, user: str) -> "HubSession":
+        """Log in through the demo identity provider like a browser does; returns the session."""
+        session = requests.Session()
+        session.verify = False
+        session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides verify=False
+        page = session.get(f"{self.url}/hub/oauth_login?next=", timeout=30)
+        assert "/demo-idp/oauth2/authorize" in page.url, page.url
+        done = session.post(page.url, data={"sub": user}, timeout=120)
+        assert done.status_code == 200 and "/hub/" in done.url, (done.status_code, done.url)
+        return HubSession(self, user, session)
+
+
+@dataclass
+class HubSession:
+    stack: Stack
+    user: str
+    session: requests.Session
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        xsrf = self.session.cookies.get("_xsrf", path="/hub/")
+        headers = kwargs.pop("headers", {})
+        if xsrf:
+            headers["X-XSRFToken"] = xsrf
+        return self.session.request(method, f"{self.stack.url}/hub/api{path}", headers=headers, timeout=60, **kwargs)
+
+    def token(self) -> str:
+        response = self.api("POST", f"/users/{self.user}/tokens", json={"note": "tests", "expires_in": 3600})
+        assert response.status_code in (200, 201), response.text
+        return response.json()["token"]
+
+
+def hub_api(stack: Stack, token: str, method: str, path: str, **kwargs) -> requests.Response:
+    return requests.request(method, f"{stack.url}/hub/api{path}", headers={"Authorization": f"token {token}"},
+                            verify=False, timeout=60, **kwargs)
+
+
+def start_server(stack: Stack, token: str, user: str, timeout: float = 180) -> dict:
+    response = hub_api(stack, token, "POST", f"/users/{user}/server")
+    assert response.status_code in (201, 202, 400), response.text  # 400: already running
+    return wait_until(lambda: (s := hub_api(stack, token, "GET", f"/users/{user}").json()["servers"].get("", {})).get("ready") and s,
+                      timeout, interval=0.5, what=f"{user}'s server to be ready")
+
+
+def stop_server(stack: Stack, token: str, user: str, timeout: float = 120) -> None:
+    response = hub_api(stack, token, "DELETE", f"/users/{user}/server")
+    assert response.status_code in (202, 204), response.text
+    wait_until(lambda: "" not in hub_api(stack, token, "GET", f"/users/{user}").json()["servers"], timeout,
+               interval=0.5, what=f"{user}'s server to stop")
+
+
+def user_container(docker_client, user: str, prefix: str = "devhubtest-user-"):
+    return docker_client.containers.get(f"{prefix}{user}")
+
+
+def cleanup_hub_objects(docker_client, project: str = "devhubtest") -> None:
+    """What the hub made (user containers, networks, home volumes) is outside compose: remove it."""
+    for c in docker_client.containers.list(all=True, filters={"label": "devhub.role=user-server"}):
+        if c.name.startswith(f"{project}-user-"):
+            c.remove(force=True)
+    for n in docker_client.networks.list(names=[f"{project}-user-"]):
+        if n.name.startswith(f"{project}-user-"):
+            n.reload()
+            for c in n.containers:
+                n.disconnect(c, force=True)
+            n.remove()
+    for v in docker_client.volumes.list():
+        if v.name.startswith((f"{project}-home-", f"{project}-datasets")):
+            v.remove(force=True)
+
+
+
+
+def stack_env(https_port: int, http_port: int, ssh_port: int, **extra: str) -> dict:
+    """Environment for `docker compose` running the demo stack on loopback-only ports."""
+    env = dict(os.environ)
+    env.update({
+        "HTTPS_PORT": str(https_port), "HTTP_PORT": str(http_port), "BIND_ADDRESS": "127.0.0.1",
+        "SSH_PORT": str(ssh_port), "SSH_BIND_ADDRESS": "127.0.0.1",
+        "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid), "COMPOSE_PROFILES": "demo",
+        "DEMO_IDP_UPSTREAM": "oidc:8080", "AUTH_PROVIDER": "demo", **extra,
+    })
+    return env

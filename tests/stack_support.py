@@ -50,7 +50,9 @@ class Stack:
         page = session.get(f"{self.url}/hub/oauth_login?next=", timeout=30)
         assert "/demo-idp/oauth2/authorize" in page.url, page.url
         done = session.post(page.url, data={"sub": user}, timeout=120)
-        assert done.status_code == 200 and "/hub/" in done.url, (done.status_code, done.url)
+        # Logged in: the hub's pages, or already the user's server (the hub spawns it after login).
+        assert done.status_code == 200 and ("/hub/" in done.url or f"/user/{user}/" in done.url), (done.status_code, done.url)
+        assert self.url.split("//")[1] in done.url and "/hub/login" not in done.url
         return HubSession(self, user, session)
 
 

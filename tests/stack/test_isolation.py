@@ -5,7 +5,7 @@ import threading
 import requests
 
 from stack_support import hub_api, start_server, stop_server, user_container
-from support import exec_out
+from support import exec_out, health, wait_until
 
 
 def contents(stack, token, user, path, method="GET", **kwargs):
@@ -33,6 +33,8 @@ def test_two_users_spawn_at_once_and_stay_apart(stack, alice, bob, alice_token, 
     assert as_bob.status_code in (403, 404) and "alice's secret" not in as_bob.text
 
     alice_box, bob_box = user_container(docker_client, "alice"), user_container(docker_client, "bob")
+    # The image's HEALTHCHECK works under the hub too (jupyterhub-singleuser at the user's prefix).
+    wait_until(lambda: health(alice_box) == "healthy", 90, interval=0.5, what="alice's container to be healthy")
     assert alice_box.attrs["HostConfig"]["PortBindings"] in ({}, None)  # nothing published on the host
     alice_ips = [n["IPAddress"] for n in alice_box.attrs["NetworkSettings"]["Networks"].values()]
     probe = "import socket,sys\nfor h in sys.argv[1:]:\n for p in (8888, 2222):\n  s=socket.socket(); s.settimeout(2)\n  print(h, p, s.connect_ex((h, p)) == 0)\n"

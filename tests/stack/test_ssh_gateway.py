@@ -1,7 +1,7 @@
 """SSH through the stack's gateway: keys added in the hub, `ssh -p SSH_PORT alice@host` reaches
 alice's container (started on demand)."""
 
-import requests
+import subprocess
 
 from stack_support import hub_api, stop_server
 from support import SshTarget, make_keypair
@@ -33,3 +33,21 @@ def test_key_api_and_ssh_to_a_stopped_server(stack, alice, alice_token, tmp_path
     entry = listed["entries"][0]["id"]
     assert hub_api(stack, alice_token, "DELETE", f"/devhub/ssh/users/alice/keys/{entry}").status_code == 204
     assert ssh.run("true").returncode == 255
+
+
+def test_hub_restart_does_not_cut_a_live_ssh_session(stack, alice_token, tmp_path):
+    key = make_keypair(tmp_path, name="alice-desktop")
+    added = hub_api(stack, alice_token, "POST", "/devhub/ssh/users/alice/keys", json={"name": "desktop", "key": key.public_line})
+    assert added.status_code == 201, added.text
+    ssh = SshTarget(stack.ssh_port, key.private, user="alice")
+    session = subprocess.Popen(ssh.ssh_args() + ["while read line; do echo got-$line; done"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+    try:
+        session.stdin.write("one\n")
+        assert session.stdout.readline().strip() == "got-one"
+        stack.compose("restart", "hub")
+        session.stdin.write("two\n")
+        assert session.stdout.readline().strip() == "got-two"
+    finally:
+        session.stdin.close()
+        assert session.wait(30) == 0

@@ -39,6 +39,12 @@ class Stack:
             raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result
 
+    def restart_hub(self) -> None:
+        """`docker compose restart hub`, returning once the hub answers through nginx again."""
+        self.compose("restart", "hub")
+        wait_until(lambda: requests.get(f"{self.url}/hub/health", verify=False, timeout=5).status_code == 200,
+                   120, interval=0.5, what="the hub to answer after its restart")
+
     def container(self, docker_client, service: str):
         return docker_client.containers.get(self.compose("ps", "-q", service).stdout.strip())
 

@@ -9,7 +9,6 @@ from urllib.parse import quote
 import websocket
 
 from stack_support import hub_api, start_server, user_container
-from support import wait_until
 
 DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
@@ -49,9 +48,7 @@ def test_hub_restart_keeps_server_kernel_and_login(stack, alice, alice_token, do
                                      sslopt={"cert_reqs": ssl.CERT_NONE}, timeout=60)
     assert execute(ws, "x = 41; print('ready')").strip() == "ready"
 
-    stack.compose("restart", "hub")
-    wait_until(lambda: alice.session.get(f"{stack.url}/hub/health", timeout=5).status_code == 200, 120,
-               interval=0.5, what="hub back")
+    stack.restart_hub()
 
     after = user_container(docker_client, "alice")
     assert after.id == before and after.status == "running"

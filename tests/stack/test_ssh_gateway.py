@@ -45,7 +45,7 @@ def test_hub_restart_does_not_cut_a_live_ssh_session(stack, alice_token, tmp_pat
     try:
         session.stdin.write("one\n")
         assert session.stdout.readline().strip() == "got-one"
-        stack.compose("restart", "hub")
+        stack.restart_hub()
         session.stdin.write("two\n")
         assert session.stdout.readline().strip() == "got-two"
     finally:

@@ -4,6 +4,8 @@
   request until the hub reports the server ready), next to the user image's own start-to-ready time
   measured in the same run (bench/image_bench.py, interleaved); goal p50 <= 3 s with a warm image.
 - burst: 20 users requesting their servers at once: all ready, wall time.
+- ssh_cold: `ssh -p SSH_PORT alice@host true` through the gateway when alice's server is stopped (the
+  gateway starts it through the hub), to the command's exit; next to the same with the server running.
 - overhead: GET /user/alice/api/status through nginx -> proxy -> server against the server directly
   (its address on its per-user network), keep-alive, same run; goal <= 5 ms added p50.
 """
@@ -11,6 +13,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -22,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "hub")]
 import image_bench  # noqa: E402
 from stack_support import Stack, cleanup_hub_objects, hub_api, stack_env, start_server, stop_server  # noqa: E402
-from support import free_port  # noqa: E402
+from support import SshTarget, free_port, make_keypair  # noqa: E402
 
 PROJECT = "devhubbench"
 BURST = [f"u{i:02d}" for i in range(1, 21)]
@@ -72,6 +75,22 @@ def run(spawns: int = 20) -> dict:
         through.verify, through.trust_env = False, False
         via = request_times(through, f"{stack.url}/user/alice/api/status", 300, headers=headers)
         straight = request_times(direct, f"http://{ip}:8888/user/alice/api/status", 300, headers=headers)
+
+        # ssh to a stopped server (the gateway starts it) and to a running one.
+        with tempfile.TemporaryDirectory() as tmp:
+            key = make_keypair(Path(tmp), name="bench")
+            added = hub_api(stack, token, "POST", "/devhub/ssh/users/alice/keys", json={"name": "bench", "key": key.public_line})
+            assert added.status_code == 201, added.text
+            ssh = SshTarget(stack.ssh_port, key.private, user="alice")
+            cold, warm = [], []
+            for _ in range(5):
+                stop_server(stack, token, "alice")
+                t0 = time.monotonic()
+                assert ssh.run("true", timeout=300).returncode == 0
+                cold.append(time.monotonic() - t0)
+                t0 = time.monotonic()
+                assert ssh.run("true", timeout=60).returncode == 0
+                warm.append(time.monotonic() - t0)
         stop_server(stack, token, "alice")
 
         # 20 users at once.
@@ -94,6 +113,7 @@ def run(spawns: int = 20) -> dict:
         return {
             "spawn_to_ready_s": image_bench.summary(spawn_times),
             "image_start_to_ready_same_run_s": image_bench.summary(image_times),
+            "ssh_true_s": {"server_stopped": image_bench.summary(cold), "server_running": image_bench.summary(warm)},
             "burst_20_users": {"all_ready": not errors, "errors": errors[:5], "wall_s": round(burst_wall, 1)},
             "request_ms": {"through_nginx_proxy": image_bench.summary(via), "direct_to_server": image_bench.summary(straight),
                            "added_p50": round(image_bench.percentile(via, 0.5) - image_bench.percentile(straight, 0.5), 2)},

@@ -5,9 +5,12 @@ SHELL := /bin/bash
 VENV        := .venv
 PY          := $(VENV)/bin/python
 PYTEST      := $(VENV)/bin/pytest
-# Build-time CA for TLS-intercepting proxies. Off unless given; follows pip's own PIP_CERT when the
-# host's pip is configured with one, so image builds trust what the host's pip trusts.
-EXTRA_CA    ?= $(PIP_CERT)
+# Build-time CA for TLS-intercepting proxies. Off unless given; follows the host pip's own CA setting
+# (PIP_CERT, else `pip config` global.cert) when it has one, so image builds trust what the host's
+# pip trusts.
+ifeq ($(origin EXTRA_CA),undefined)
+EXTRA_CA    := $(or $(PIP_CERT),$(shell python3 -m pip config list 2>/dev/null | sed -n "s/^global\.cert='\(.*\)'$$/\1/p"))
+endif
 export EXTRA_CA PIP_INDEX_URL DEBIAN_MIRROR DEBIAN_SECURITY_MIRROR
 
 .PHONY: help up down compose engine bases images image-dev-gpu image-nginx image-hub image-sshgw test test-unit test-image bench lock clean-venv

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import docker
 from docker.models.containers import Container
 
 T = TypeVar("T")
+_POLL_PAUSE = threading.Event()  # never set: .wait(t) pauses t seconds
 LABEL = "devhub.test"
 IN_IMAGE = Path(__file__).parent / "in_image"
 
@@ -39,7 +41,8 @@ def wait_until(predicate: Callable[[], T], timeout: float = 60, interval: float 
         if time.monotonic() > deadline:
             detail = f" (last error: {last_error!r})" if last_error else ""
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}{detail}")
-        time.sleep(interval)
+        # wait_until's own pause between polls, never past the deadline.
+        _POLL_PAUSE.wait(min(interval, max(0.0, deadline - time.monotonic())))
 
 
 def free_port() -> int:

@@ -91,7 +91,29 @@ def delete_user_ssh_keys(spawner) -> None:
     spawner.log.info("User %s deleted; removed %d SSH key(s)", spawner.user.name, removed)
 
 
-class DevhubSpawner(DockerSpawner):
+class SshHostKeyState:
+    """Spawner mixin: keeps the running container's sshd host key in the spawner state, so the SSH
+    route survives hub restarts. Mixed in before the Spawner class."""
+
+    # The sshd host key of the running container ("ssh-ed25519 AAAA..."), "" until read.
+    ssh_host_key: str = ""
+
+    def get_state(self):
+        state = super().get_state()
+        if self.ssh_host_key:
+            state["ssh_host_key"] = self.ssh_host_key
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.ssh_host_key = state.get("ssh_host_key", "")
+
+    def clear_state(self):
+        super().clear_state()
+        self.ssh_host_key = ""
+
+
+class DevhubSpawner(SshHostKeyState, DockerSpawner):
     devhub_settings = Any(help="devhub.settings.Settings of this hub (set by devhub.config).").tag(config=True)
 
     ssh_authorized_keys = Callable(
@@ -116,9 +138,6 @@ class DevhubSpawner(DockerSpawner):
     @default("connect_services")
     def _default_connect_services(self):
         return ["hub", "proxy"] + ([GATEWAY_SERVICE] if self.s.ssh_gateway else [])
-
-    # The sshd host key of the running container ("ssh-ed25519 AAAA..."), "" until read.
-    ssh_host_key: str = ""
 
     # ---- defaults derived from the settings ----
 
@@ -384,23 +403,7 @@ class DevhubSpawner(DockerSpawner):
         image_info = await self.docker("inspect_image", self.image)
         return list(image_info["Config"].get("Cmd") or []) + self.get_args()
 
-    # ---- lifecycle ----
-
     # ---- SSH route (for the gateway) ----
-
-    def get_state(self):
-        state = super().get_state()
-        if self.ssh_host_key:
-            state["ssh_host_key"] = self.ssh_host_key
-        return state
-
-    def load_state(self, state):
-        super().load_state(state)
-        self.ssh_host_key = state.get("ssh_host_key", "")
-
-    def clear_state(self):
-        super().clear_state()
-        self.ssh_host_key = ""
 
     def _read_container_file(self, path: str, limit: int = 16384) -> bytes | None:
         """A regular file from the running container (through the Docker API), None if absent."""

@@ -77,14 +77,7 @@ def gateway_image(docker_client) -> str:
 
 
 @pytest.fixture(scope="module")
-def gw_tracked(docker_client):
-    tracked = TrackedResources(docker_client)
-    yield tracked
-    tracked.cleanup()
-
-
-@pytest.fixture(scope="module")
-def gw_env(docker_client, gw_tracked, gateway_image, image, tmp_path_factory) -> GatewayEnv:
+def gw_env(docker_client, module_resources, gateway_image, image, tmp_path_factory) -> GatewayEnv:
     """Network + state volume + two user containers + a static routing file for these users:
 
     alice, u1, u3, u5, mallory (wrong host key) -> container A; bob, u2, u4 -> container B;
@@ -93,9 +86,9 @@ def gw_env(docker_client, gw_tracked, gateway_image, image, tmp_path_factory) ->
     network = docker_client.networks.create(f"devhub-test-gwnet-{uuid.uuid4().hex[:8]}", driver="bridge",
                                             labels={"devhub.test": "1"})
     try:
-        state = gw_tracked.volume("devhub-test-sshgw-state")
+        state = module_resources.volume("devhub-test-sshgw-state")
         # The gateway's client key is generated in its state volume by the image itself.
-        client_key = gw_tracked.client.containers.run(
+        client_key = module_resources.client.containers.run(
             gateway_image, ["python3", "-m", "devhub_gateway", "--print-client-key"], remove=True,
             volumes={state: {"bind": STATE, "mode": "rw"}}, labels={"devhub.test": "1"}).decode().strip()
         assert client_key.startswith("ssh-ed25519 "), client_key
@@ -105,7 +98,7 @@ def gw_env(docker_client, gw_tracked, gateway_image, image, tmp_path_factory) ->
         containers = {}
         for label in ("a", "b"):
             containers[label] = start_user_container(
-                gw_tracked, image, authorized_keys=client_key, wait=False, network=network.name,
+                module_resources, image, authorized_keys=client_key, wait=False, network=network.name,
                 name=f"devhub-test-gwuser-{label}-{uuid.uuid4().hex[:6]}")
         for uc in containers.values():
             wait_healthy(uc.container)
@@ -122,10 +115,10 @@ def gw_env(docker_client, gw_tracked, gateway_image, image, tmp_path_factory) ->
         config_path.write_text(json.dumps(config, indent=2))
         config_path.chmod(0o644)
         directory.chmod(0o755)
-        yield GatewayEnv(gw_tracked, network.name, state, config_path, client_key, users, containers,
+        yield GatewayEnv(module_resources, network.name, state, config_path, client_key, users, containers,
                          {u: containers[c].container.name for u, c in routes.items()})
     finally:
-        gw_tracked.cleanup()
+        module_resources.cleanup()
         network.remove()
 
 

@@ -79,15 +79,13 @@ class Handler(BaseHTTPRequestHandler):
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass
                     return
-                remaining = size
-                while remaining:
-                    chunk = self.rfile.read(min(remaining, 1 << 20))
-                    if not chunk:
-                        raise EOFError
-                    remaining -= len(chunk)
-                    yield chunk
+                yield from self.read_exactly(size)
                 self.rfile.readline()
-        remaining = int(self.headers.get("Content-Length") or 0)
+        yield from self.read_exactly(int(self.headers.get("Content-Length") or 0))
+
+    def read_exactly(self, size):
+        """`size` bytes of the body in chunks of at most 1 MiB (never all in memory)."""
+        remaining = size
         while remaining:
             chunk = self.rfile.read(min(remaining, 1 << 20))
             if not chunk:

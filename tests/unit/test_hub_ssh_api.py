@@ -29,7 +29,7 @@ from traitlets import Any, Unicode
 from jupyterhub.proxy import Proxy
 from jupyterhub.spawner import Spawner
 from devhub import config, settings
-from devhub.spawner import delete_user_ssh_keys
+from devhub.spawner import SshHostKeyState, delete_user_ssh_keys
 
 class MemoryProxy(Proxy):
     routes = {}
@@ -46,11 +46,10 @@ class Ok(web.RequestHandler):
     def get(self, *args):
         self.write("ok")
 
-class FakeSshSpawner(Spawner):
+class FakeSshSpawner(SshHostKeyState, Spawner):
     """Stands in for DevhubSpawner: an HTTP server in the hub; the host key comes from a file."""
     ssh_key_store = Any().tag(config=True)
     host_key_file = Unicode().tag(config=True)
-    ssh_host_key = ""
     _http = None
     async def start(self):
         self.ssh_host_key = ""
@@ -64,14 +63,6 @@ class FakeSshSpawner(Spawner):
             self._http = None
     async def poll(self):
         return None if self._http else 0
-    def get_state(self):
-        state = super().get_state()
-        if self.ssh_host_key:
-            state["ssh_host_key"] = self.ssh_host_key
-        return state
-    def load_state(self, state):
-        super().load_state(state)
-        self.ssh_host_key = state.get("ssh_host_key", "")
     async def ssh_route(self):
         if not self._http:
             return None

@@ -189,3 +189,13 @@ def test_host_key_survives_recreation_on_the_same_volume(resources, image, keys)
     assert host_key(second.ssh_port) == before
     other = start_user_container(resources, image, authorized_keys=keys["user"].public_line)
     assert host_key(other.ssh_port) != before
+
+
+def test_many_simultaneous_connections_are_all_accepted(user_container, keys):
+    # The gateway opens one upstream connection per client session, often many at once.
+    ssh = user_container.ssh(keys["user"])
+    procs = [subprocess.Popen([*ssh.ssh_args(), f"echo conn-{i}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for i in range(16)]
+    results = [(p.communicate(timeout=120), p.returncode) for p in procs]
+    assert [rc for _, rc in results] == [0] * 16, [err for (_, err), _ in results]
+    assert sorted(out.strip() for (out, _), _ in results) == sorted(f"conn-{i}" for i in range(16))

@@ -14,8 +14,10 @@ setting() {
     printf '%s' "${value:-$default}"
 }
 
-export DOCKER_GID
+export DOCKER_GID EGRESS_HOST_ADDRESSES
 DOCKER_GID="$(stat -c %g /var/run/docker.sock)"
+# The egress proxy refuses the host's own addresses (its services are not the internet).
+EGRESS_HOST_ADDRESSES="$(hostname -I 2>/dev/null || true)"
 provider="$(setting AUTH_PROVIDER demo)"
 if [ "$provider" = demo ]; then
     export COMPOSE_PROFILES=demo DEMO_IDP_UPSTREAM=oidc:8080

@@ -5,13 +5,17 @@ Used by tests/stack (fixtures in tests/stack/conftest.py) and bench/stack_bench.
 
 from __future__ import annotations
 
+import json
 import os
+import ssl
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 import urllib3
+import websocket
 
 from support import wait_until
 
@@ -44,6 +48,17 @@ class Stack:
         self.compose("restart", "hub")
         wait_until(lambda: requests.get(f"{self.url}/hub/health", verify=False, timeout=5).status_code == 200,
                    120, interval=0.5, what="the hub to answer after its restart")
+
+    def recreate_hub(self, **env: str) -> None:
+        """Recreate the hub container with extra compose variables (none: the stack's own), returning
+        once it answers through nginx."""
+        result = subprocess.run(
+            ["docker", "compose", "-p", self.project, "-f", "docker-compose.yml", "-f", self.overlay,
+             "up", "--detach", "--no-deps", "--force-recreate", "--wait", "hub"],
+            cwd=ROOT, env={**self.env, **env}, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        wait_until(lambda: requests.get(f"{self.url}/hub/health", verify=False, timeout=5).status_code == 200,
+                   120, interval=0.5, what="the hub to answer after its re-creation")
 
     def container(self, docker_client, service: str):
         return docker_client.containers.get(self.compose("ps", "-q", service).stdout.strip())
@@ -100,6 +115,48 @@ def stop_server(stack: Stack, token: str, user: str, timeout: float = 120) -> No
                interval=0.5, what=f"{user}'s server to stop")
 
 
+def kernel_execute(ws, code: str, timeout: float = 60) -> str:
+    """Run code in a kernel over its websocket (Jupyter messaging protocol); return its stdout."""
+    msg_id = uuid.uuid4().hex
+    ws.send(json.dumps({
+        "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex, "msg_type": "execute_request",
+                   "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "channel": "shell",
+        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
+    }))
+    ws.settimeout(timeout)
+    out = []
+    while True:
+        msg = json.loads(ws.recv())
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] in ("stream", "error"):
+            out.append(msg["content"].get("text") or "\n".join(msg["content"].get("traceback", [])))
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return "".join(out)
+
+
+def kernel_socket(stack: Stack, token: str, user: str, kernel_id: str) -> websocket.WebSocket:
+    url = f"wss://localhost:{stack.https_port}/user/{user}/api/kernels/{kernel_id}/channels"
+    return websocket.create_connection(url, header=[f"Authorization: token {token}"],
+                                       sslopt={"cert_reqs": ssl.CERT_NONE}, timeout=60)
+
+
+def run_in_new_kernel(stack: Stack, token: str, user: str, code: str, timeout: float = 120) -> str:
+    """Start a fresh kernel in the user's running server (its Jupyter API), run code, shut it down."""
+    api = f"{stack.url}/user/{user}/api/kernels"
+    headers = {"Authorization": f"token {token}"}
+    kernel = requests.post(api, headers=headers, json={}, verify=False, timeout=60)
+    assert kernel.status_code == 201, kernel.text
+    kernel_id = kernel.json()["id"]
+    ws = kernel_socket(stack, token, user, kernel_id)
+    try:
+        return kernel_execute(ws, code, timeout)
+    finally:
+        ws.close()
+        requests.delete(f"{api}/{kernel_id}", headers=headers, verify=False, timeout=60)
+
+
 def user_container(docker_client, user: str, prefix: str = "devhubtest-user-"):
     return docker_client.containers.get(f"{prefix}{user}")
 
@@ -122,6 +179,26 @@ def cleanup_hub_objects(docker_client, project: str = "devhubtest") -> None:
 
 
 
+LOCAL_CAS = Path("/usr/local/share/ca-certificates")
+
+
+def host_addresses() -> str:
+    """The host's own addresses, as `make up` passes them to the egress proxy (never reachable)."""
+    return subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def host_local_cas(directory: Path = ROOT / "tests" / "artifacts") -> str:
+    """The CAs this host added to its own trust store (a TLS-inspecting proxy's, here), as one PEM
+    file for USER_EXTRA_CA; "" when it has none (then no extra CA is needed)."""
+    pems = [p.read_text() for p in sorted(LOCAL_CAS.rglob("*.crt"))] if LOCAL_CAS.is_dir() else []
+    if not pems:
+        return ""
+    directory.mkdir(exist_ok=True)
+    path = directory / "user-extra-ca.pem"
+    path.write_text("".join(pem if pem.endswith("\n") else pem + "\n" for pem in pems))
+    return str(path)
+
+
 def stack_env(https_port: int, http_port: int, ssh_port: int, **extra: str) -> dict:
     """Environment for `docker compose` running the demo stack on loopback-only ports."""
     env = dict(os.environ)
@@ -129,6 +206,7 @@ def stack_env(https_port: int, http_port: int, ssh_port: int, **extra: str) -> d
         "HTTPS_PORT": str(https_port), "HTTP_PORT": str(http_port), "BIND_ADDRESS": "127.0.0.1",
         "SSH_PORT": str(ssh_port), "SSH_BIND_ADDRESS": "127.0.0.1",
         "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid), "COMPOSE_PROFILES": "demo",
-        "DEMO_IDP_UPSTREAM": "oidc:8080", "AUTH_PROVIDER": "demo", **extra,
+        "DEMO_IDP_UPSTREAM": "oidc:8080", "AUTH_PROVIDER": "demo",
+        "EGRESS_HOST_ADDRESSES": host_addresses(), "USER_EXTRA_CA": host_local_cas(), **extra,
     })
     return env

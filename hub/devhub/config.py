@@ -48,6 +48,7 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
     # User servers.
     c.JupyterHub.spawner_class = DevhubSpawner
     c.DevhubSpawner.devhub_settings = settings
+    c.DevhubSpawner.egress_key = egress_key(settings)
     c.Spawner.start_timeout = settings.spawn_timeout
     c.Spawner.http_timeout = settings.spawn_timeout
     c.JupyterHub.allow_named_servers = False  # one server (container, network, GPUs) per user
@@ -62,6 +63,19 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
     c.JupyterHub.load_roles = roles + gateway_roles + [ssh_handlers.USER_ROLE]
 
     load_overrides(c, settings, config_file)
+
+
+def egress_key(settings: Settings) -> str:
+    """The key of users' egress proxy credentials, created on first start in EGRESS_KEY_FILE, whose
+    directory is a volume shared with the egress service only; "" (with a warning) without it."""
+    if not settings.egress.enabled:
+        return ""
+    directory = Path(settings.egress_key_file).parent
+    if not directory.is_dir():
+        log.warning("Egress proxy disabled: %s does not exist (mount the volume shared with the egress "
+                    "service there, or set EGRESS=off)", directory)
+        return ""
+    return secrets.read_or_create(settings.egress_key_file)
 
 
 def override_dirs(settings: Settings, config_file: str | os.PathLike | None) -> list[Path]:

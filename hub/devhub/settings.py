@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from . import egress
+
 PROVIDERS = ("github", "gitlab", "oidc", "demo")
 ON_USER_DELETE = ("remove", "archive", "keep")
 # Docker object names: what `docker volume/network create` accept.
@@ -82,6 +84,9 @@ class Settings:
     ssh_gateway_token_file: str = "/srv/sshgw-secret/api_token"
     ssh_gateway_client_key_file: str = "/srv/sshgw-state/gateway_client_key.pub"
     ssh_max_keys_per_user: int = 10
+    egress: egress.Policy = egress.Policy()
+    egress_key_file: str = "/srv/egress-secret/egress_key"
+    user_extra_ca: str = field(default="", repr=False)  # PEM certificates users' servers trust
 
     @property
     def is_demo(self) -> bool:
@@ -344,7 +349,47 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         ssh_gateway_token_file=_abs_path(env, "SSH_GATEWAY_TOKEN_FILE", "/srv/sshgw-secret/api_token"),
         ssh_gateway_client_key_file=_abs_path(env, "SSH_GATEWAY_CLIENT_KEY_FILE", "/srv/sshgw-state/gateway_client_key.pub"),
         ssh_max_keys_per_user=_max_keys(env),
+        egress=_egress(env, parts.hostname or ""),
+        egress_key_file=_abs_path(env, "EGRESS_KEY_FILE", "/srv/egress-secret/egress_key"),
+        user_extra_ca=_extra_ca(env),
     )
+
+
+def _egress(env: Mapping[str, str], public_host: str) -> egress.Policy:
+    try:
+        return egress.load(env, public_host)
+    except egress.EgressError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+MAX_EXTRA_CA_BYTES = 100_000  # passed in the environment, whose single values are capped at 128 KiB
+
+
+def _extra_ca(env: Mapping[str, str]) -> str:
+    """USER_EXTRA_CA_FILE: PEM certificates (e.g. a TLS-inspecting company proxy's CA) that user
+    servers trust at run time. Compose mounts the host file USER_EXTRA_CA there (or /dev/null)."""
+    var = "USER_EXTRA_CA_FILE"
+    path = env.get(var, "").strip()
+    if not path:
+        return ""
+    try:
+        text = Path(path).read_text(encoding="ascii", errors="replace")
+    except OSError as exc:
+        raise _error(var, path, f"cannot read the file ({exc.strerror})") from None
+    text = text.strip()
+    if not text:
+        return ""
+    if len(text) > MAX_EXTRA_CA_BYTES:
+        raise _error(var, path, f"{len(text)} bytes; at most {MAX_EXTRA_CA_BYTES} (give the extra CA alone, not a whole bundle)")
+    import ssl
+
+    try:
+        if "-----BEGIN CERTIFICATE-----" not in text:
+            raise ssl.SSLError("no PEM certificate")
+        ssl.create_default_context(cadata=text)
+    except ssl.SSLError as exc:
+        raise _error(var, path, f"expected PEM CA certificates ({exc.args[-1]})") from None
+    return text + "\n"
 
 
 def _flag(env: Mapping[str, str], var: str, default: bool) -> bool:

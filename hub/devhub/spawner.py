@@ -31,9 +31,9 @@ from typing import Any as TAny
 
 import docker.errors
 from dockerspawner import DockerSpawner
-from traitlets import Any, Callable, List, default
+from traitlets import Any, Callable, List, Unicode, default
 
-from . import gpus, names
+from . import egress, gpus, names
 from .settings import Profile, Settings, size_in_bytes
 from .ssh_keys import InvalidKey, parse_public_key
 from .ssh_keystore import owner_of
@@ -135,9 +135,14 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
         "(default: hub, proxy, and the SSH gateway sshgw unless SSH_GATEWAY=0).",
     ).tag(config=True)
 
+    egress_key = Unicode(
+        "", help="Key the per-user egress proxy credentials derive from (devhub.egress; set by devhub.config)."
+    ).tag(config=True)
+
     @default("connect_services")
     def _default_connect_services(self):
-        return ["hub", "proxy"] + ([GATEWAY_SERVICE] if self.s.ssh_gateway else [])
+        services = ["hub", "proxy"] + ([GATEWAY_SERVICE] if self.s.ssh_gateway else [])
+        return services + ([egress.SERVICE] if self.s.egress.enabled else [])
 
     # ---- defaults derived from the settings ----
 
@@ -195,7 +200,12 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
 
     @default("extra_create_kwargs")
     def _default_extra_create_kwargs(self):
-        return lambda spawner: {"user": "1000:100", "labels": spawner.container_labels()}
+        # The host name says whose server this is (shells, logs), e.g. devhub-alice.
+        return lambda spawner: {
+            "user": "1000:100",
+            "labels": spawner.container_labels(),
+            "hostname": names.docker_name("devhub-", spawner.user.name),
+        }
 
     @default("options_form")
     def _default_options_form(self):
@@ -226,6 +236,9 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
             },
             "pids_limit": s.user_pids_limit,
             "shm_size": s.user_shm_size,
+            # No external name resolution from user servers (devhub.egress.UNANSWERED_DNS).
+            "dns": [egress.UNANSWERED_DNS],
+            "dns_opt": list(egress.DNS_OPTIONS),
         }
         gpu = self._gpu or gpus.request_for("none")
         if gpu.device_requests:
@@ -241,8 +254,20 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
     def get_env(self):
         env = super().get_env()
         env["DEVHUB_SSH_AUTHORIZED_KEYS"] = self._ssh_keys
+        env["DEVHUB_USER"] = self.user.name
+        if self.s.user_extra_ca:
+            env["DEVHUB_EXTRA_CA"] = self.s.user_extra_ca
+        env.update(self.egress_environment())
         env.update((self._gpu or gpus.request_for("none")).env)
         return env
+
+    def egress_environment(self) -> dict[str, str]:
+        """Proxy settings for this user's server (devhub.egress), with the hub reached directly."""
+        if self.s.egress.enabled and not self.egress_key:
+            self.log.warning("No egress key: %s's server gets no internet proxy", self.user.name)
+            return {}
+        direct = tuple(dict.fromkeys(("hub", self.s.hub_connect_host)))
+        return egress.user_environment(self.s.egress, self.egress_key, names.escape(self.user.name), direct)
 
     # ---- profiles ----
 

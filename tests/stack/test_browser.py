@@ -1,4 +1,5 @@
-"""A person's first session, in real Chromium: log in, spawn, run TensorFlow in a notebook, stop."""
+"""A person's first session, in real Chromium: log in, spawn, run TensorFlow and the scientific stack
+in a notebook (a matplotlib figure shows), stop."""
 
 import re
 import time
@@ -60,6 +61,11 @@ def visible_with_reloads(page, locator, timeout=180):
                 pass  # cut off again; the next round retries
 
 
+# The articles' first workflow: plot a loss curve inline, next to every package users expect.
+FIRST_CELL = ("import tensorflow as tf, pandas, scipy, sklearn, PIL, ipywidgets, tqdm, flask, gunicorn; "
+              "import matplotlib.pyplot as plt; plt.plot([0.9, 0.5, 0.3, 0.2]); plt.show(); print(tf.__version__)")
+
+
 def test_login_spawn_notebook_tensorflow_and_stop(stack, page, artifacts):
     page.goto(f"{stack.url}/", wait_until="domcontentloaded")
     expect(page.get_by_text("DEMO identity provider: not for production").first).to_be_visible()
@@ -73,8 +79,9 @@ def test_login_spawn_notebook_tensorflow_and_stop(stack, page, artifacts):
     cell = page.locator(".jp-Notebook .jp-Cell .cm-content").first
     expect(cell).to_be_visible(timeout=60_000)
     expect(page.get_by_text(re.compile(r"\| Idle")).first).to_be_visible(timeout=120_000)  # kernel connected
+    expect(page.get_by_text("Python 3 (TensorFlow 2.9)").first).to_be_visible()  # the kernel says what it is
     cell.click()
-    page.keyboard.type("import tensorflow as tf; print(tf.__version__)")
+    page.keyboard.type(FIRST_CELL)
     output = page.locator(".jp-OutputArea-output").filter(has_text=re.compile(r"^\s*2\.9\.3\s*$")).first
     for attempt in range(3):  # a run request lost with a cut-off websocket (see wait_for_lab) is re-sent
         page.locator(".jp-Notebook .jp-Cell").first.click()
@@ -85,6 +92,9 @@ def test_login_spawn_notebook_tensorflow_and_stop(stack, page, artifacts):
         except PlaywrightError:
             if attempt == 2:
                 raise
+    figure = page.locator(".jp-OutputArea-output img[src^='data:image/png']").first
+    expect(figure).to_be_visible(timeout=30_000)
+    assert figure.bounding_box()["width"] > 100
     page.screenshot(path=str(artifacts / "browser-notebook-tf-2.9.3.png"))
     # Stop from the hub's home page.
     page.goto(f"{stack.url}/hub/home", wait_until="domcontentloaded")

@@ -2,36 +2,13 @@
 
 import json
 import re
-import ssl
-import uuid
 from urllib.parse import quote
 
 import websocket
 
-from stack_support import hub_api, start_server, user_container
+from stack_support import hub_api, kernel_execute, kernel_socket, start_server, user_container
 
 DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-
-
-def execute(ws, code: str, timeout: float = 60) -> str:
-    """Run code in a kernel over its websocket (Jupyter messaging protocol); return its stdout."""
-    msg_id = uuid.uuid4().hex
-    ws.send(json.dumps({
-        "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex, "msg_type": "execute_request",
-                   "version": "5.3"},
-        "parent_header": {}, "metadata": {}, "channel": "shell",
-        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
-    }))
-    ws.settimeout(timeout)
-    out = []
-    while True:
-        msg = json.loads(ws.recv())
-        if msg.get("parent_header", {}).get("msg_id") != msg_id:
-            continue
-        if msg["msg_type"] == "stream":
-            out.append(msg["content"]["text"])
-        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            return "".join(out)
 
 
 def test_hub_restart_keeps_server_kernel_and_login(stack, alice, alice_token, docker_client):
@@ -43,21 +20,18 @@ def test_hub_restart_keeps_server_kernel_and_login(stack, alice, alice_token, do
     assert alice.session.get(f"{stack.url}/user/alice/api/status", timeout=30).status_code == 200
     headers = {"Authorization": f"token {alice_token}"}
     kernel = alice.session.post(f"{stack.url}/user/alice/api/kernels", headers=headers, json={}, timeout=60).json()
-    url = f"wss://localhost:{stack.https_port}/user/alice/api/kernels/{kernel['id']}/channels"
-    ws = websocket.create_connection(url, header=[f"Authorization: token {alice_token}"],
-                                     sslopt={"cert_reqs": ssl.CERT_NONE}, timeout=60)
-    assert execute(ws, "x = 41; print('ready')").strip() == "ready"
+    ws = kernel_socket(stack, alice_token, "alice", kernel["id"])
+    assert kernel_execute(ws, "x = 41; print('ready')").strip() == "ready"
 
     stack.restart_hub()
 
     after = user_container(docker_client, "alice")
     assert after.id == before and after.status == "running"
     try:
-        result = execute(ws, "print(x + 1)")
+        result = kernel_execute(ws, "print(x + 1)")
     except (websocket.WebSocketException, OSError):  # reconnecting is allowed; the kernel must survive
-        ws = websocket.create_connection(url, header=[f"Authorization: token {alice_token}"],
-                                         sslopt={"cert_reqs": ssl.CERT_NONE}, timeout=60)
-        result = execute(ws, "print(x + 1)")
+        ws = kernel_socket(stack, alice_token, "alice", kernel["id"])
+        result = kernel_execute(ws, "print(x + 1)")
     assert result.strip() == "42"
     ws.close()
     # Her browser session is still good: no new login for the hub or her server.

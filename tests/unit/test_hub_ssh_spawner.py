@@ -102,7 +102,7 @@ def test_invalid_gateway_key_warns_and_passes_none(tmp_path, fake_docker, caplog
 
 def test_no_key_and_no_gateway_network_with_gateway_off(tmp_path, fake_docker):
     add_gateway_container(fake_docker)
-    sp = make_spawner(tmp_path, SSH_GATEWAY="0", SSH_GATEWAY_CLIENT_KEY_FILE=gateway_key_file(tmp_path, ed_line()))
+    sp = make_spawner(tmp_path, SSH_GATEWAY="0", EGRESS="off", SSH_GATEWAY_CLIENT_KEY_FILE=gateway_key_file(tmp_path, ed_line()))
     assert sp.connect_services == ["hub", "proxy"]
     run(sp.start())
     assert created(fake_docker)["environment"]["DEVHUB_SSH_AUTHORIZED_KEYS"] == ""
@@ -119,7 +119,7 @@ def add_gateway_container(fake):
 def test_gateway_attached_to_user_network(tmp_path, fake_docker):
     add_gateway_container(fake_docker)
     sp = make_spawner(tmp_path)
-    assert sp.connect_services == ["hub", "proxy", "sshgw"]
+    assert sp.connect_services == ["hub", "proxy", "sshgw", "egress"]
     run(sp.start())
     assert ("connect", SSHGW_ID, "devhub-user-alice", ["sshgw"]) in fake_docker.calls
     # Only the gateway, hub and proxy: no other user's container.

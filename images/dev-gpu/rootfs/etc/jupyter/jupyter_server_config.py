@@ -12,3 +12,22 @@ c.ServerApp.max_body_size = 512 * 1024 * 1024
 c.ServerApp.max_buffer_size = 512 * 1024 * 1024
 # The TensorFlow environment's kernel is the only one and the default.
 c.MultiKernelManager.default_kernel_name = "python3"
+
+# JupyterLab's news feed and update check need the internet and would only nag: off.
+c.LabApp.news_url = None
+c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
+
+# TensorBoard at the user's own authenticated URL (<server>/tensorboard/, a launcher tile), on the
+# logs under ~/logs. jupyter-server-proxy starts it on first use; TensorBoard imports TensorFlow,
+# which takes a while, hence the timeout. Any other port is at <server>/proxy/<port>/.
+c.ServerProxy.servers = {
+    "tensorboard": {
+        "command": [
+            "tensorboard", "--logdir", "/home/jovyan/logs", "--host", "127.0.0.1", "--port", "{port}",
+            "--path_prefix", "{base_url}tensorboard",
+        ],
+        "absolute_url": True,
+        "timeout": 120,
+        "launcher_entry": {"title": "TensorBoard"},
+    }
+}

@@ -40,7 +40,7 @@ DEFAULT_ALLOW = (
     # conda
     "repo.anaconda.com", "conda.anaconda.org", ".conda.io",
     # code hosting
-    ".github.com", ".githubusercontent.com", "gitlab.com", ".gitlab.com",
+    ".github.com", ".githubusercontent.com", ".gitlab.com",
     # VS Code Remote-SSH server, extensions
     "update.code.visualstudio.com", ".vscode-cdn.net", "marketplace.visualstudio.com",
     ".gallery.vsassets.io", ".gallerycdn.vsassets.io", ".vscode-unpkg.net", ".vo.msecnd.net",
@@ -211,17 +211,17 @@ def squid_config(policy: Policy, key_file: str, helper: str) -> str:
         "htcp_port 0",
         "pid_filename none",
         "netdb_filename none",
+        "pinger_enable off",
         "coredump_dir /tmp",
         "cache deny all",
         "cache_mem 0 MB",
         "shutdown_lifetime 1 seconds",
         "dns_timeout 10 seconds",
         "forwarded_for delete",
-        "via off",
         "httpd_suppress_version_string on",
         "cache_log stdio:/dev/stderr",
         # One JSON line per request: who, where, the verdict (TCP_DENIED = refused).
-        'logformat devhub_json {"time":"%{%Y-%m-%dT%H:%M:%S%z}tl","service":"egress","user":"%#un",'
+        'logformat devhub_json {"time":"%{%Y-%m-%dT%H:%M:%S%z}tl","service":"egress","user":"%#ul",'
         '"client":"%>a","method":"%rm","host":"%#>rd","port":"%>rP","status":%>Hs,"verdict":"%Ss",'
         '"bytes":%<st,"ms":%tr}',
         "access_log stdio:/dev/stdout devhub_json",

@@ -15,7 +15,7 @@ from devhub.settings import SettingsError, load
 def test_default_policy_is_proxy_with_package_and_code_hosts():
     policy = load({}).egress
     assert policy.enabled
-    for host in ("pypi.org", "files.pythonhosted.org", ".github.com", "gitlab.com", "update.code.visualstudio.com"):
+    for host in ("pypi.org", "files.pythonhosted.org", ".github.com", ".gitlab.com", "update.code.visualstudio.com"):
         assert host in policy.allow
 
 
@@ -126,3 +126,7 @@ def test_spawner_with_egress_off(tmp_path, fake_docker):
     assert not any(name.lower().endswith("_proxy") for name in env)
     assert env["DEVHUB_EGRESS"] == "off" and "egress-is-disabled" in env["PIP_INDEX_URL"]
     assert "egress" not in sp.connect_services
+
+
+def test_default_allowlist_has_no_entry_squid_would_refuse_as_redundant():
+    assert egress._without_redundant(list(egress.DEFAULT_ALLOW)) == egress.DEFAULT_ALLOW

@@ -235,11 +235,13 @@ def squid_config(policy: Policy, key_file: str, helper: str) -> str:
         "acl web_ports port 80 443",
         "acl tls_port port 443",
         "acl blocked_dst dst " + " ".join(dict.fromkeys(BLOCKED_NETWORKS + policy.deny_networks)),
-        "http_access deny !web_ports",
-        "http_access deny CONNECT !tls_port",
         "http_access deny !devhub_user",
         "deny_info ERR_DEVHUB_INTERNAL blocked_dst",
         "http_access deny blocked_dst",
+        "deny_info ERR_DEVHUB_PORT web_ports",
+        "http_access deny !web_ports",
+        "deny_info ERR_DEVHUB_PORT tls_port",
+        "http_access deny CONNECT !tls_port",
     ]
     if policy.deny_domains:
         lines += ["acl devhub_self dstdomain " + " ".join(policy.deny_domains),

@@ -77,7 +77,7 @@ def test_egress_proxy_refuses_internal_and_unlisted_hosts_and_logs_the_user(stac
     status, body = proxied(alice_ssh, "http://example.com/")
     assert status == "403" and "example.com is not on this devhub's allowlist" in body, body
     tls = alice_ssh.run("curl -sS --max-time 30 https://example.com/", timeout=60)
-    assert tls.returncode == 56 and "CONNECT tunnel failed, response 403" in tls.stderr, tls.stderr
+    assert tls.returncode == 56 and "403 from proxy after CONNECT" in tls.stderr, tls.stderr
     # Internal addresses, whatever the allowlist says.
     for url in ("http://169.254.169.254/latest/meta-data/", "http://hub:8081/hub/api/", "http://proxy:8001/api/routes",
                 f"http://{bob_server}:8888/", f"http://{docker_host}/", f"http://{host_ip}/", "http://localhost:3128/"):
@@ -86,7 +86,8 @@ def test_egress_proxy_refuses_internal_and_unlisted_hosts_and_logs_the_user(stac
     # Without the proxy there is no way out: no route, and no external DNS (internal names resolve).
     pypi_ip = socket.gethostbyname("pypi.org")
     direct = alice_ssh.run(f"python -c 'import socket; socket.create_connection((\"{pypi_ip}\", 443), 10)'")
-    assert direct.returncode == 1 and "Network is unreachable" in direct.stderr, direct.stderr
+    # No route (newer engines) or dropped at the bridge (this engine): either way nothing answers.
+    assert direct.returncode == 1 and re.search(r"Network is unreachable|timed out", direct.stderr), direct.stderr
     assert alice_ssh.run("getent hosts hub").returncode == 0
     dns = alice_ssh.run("getent hosts pypi.org", timeout=60)
     assert dns.returncode == 2 and dns.stdout == "", dns

@@ -65,7 +65,9 @@ def test_extra_ca_validated(tmp_path):
 def test_squid_config_order_blocks_internal_before_allowlist():
     conf = egress.squid_config(load({"PUBLIC_URL": "https://devhub.example.com"}).egress, "/k", "/helper")
     rules = [line for line in conf.splitlines() if line.startswith("http_access")]
-    assert rules[:3] == ["http_access deny !web_ports", "http_access deny CONNECT !tls_port", "http_access deny !devhub_user"]
+    # Who first (every log line names a user), then internal addresses on any port, then ports, then names.
+    assert rules[:4] == ["http_access deny !devhub_user", "http_access deny blocked_dst", "http_access deny !web_ports",
+                         "http_access deny CONNECT !tls_port"]
     assert rules.index("http_access deny blocked_dst") < rules.index("http_access deny !allowed_domains")
     assert rules[-1] == "http_access deny all"
     assert "169.254.0.0/16" in conf and "172.16.0.0/12" in conf and "127.0.0.0/8" in conf and "fc00::/7" in conf

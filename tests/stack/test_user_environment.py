@@ -13,9 +13,10 @@ import socket
 import subprocess
 
 import pytest
+import requests
 
 from stack_support import hub_api, run_in_new_kernel, start_server, stop_server, user_container
-from support import make_keypair, SshTarget, exec_out, wait_until
+from support import SshTarget, exec_out, free_port, make_keypair, wait_until
 
 PACKAGE, VERSION = "tabulate", "0.9.0"  # small, pure Python, not in the image
 
@@ -116,6 +117,35 @@ def test_tensorboard_opens_at_the_users_own_url_only(stack, alice, bob, alice_to
     assert "/user/alice/tensorboard/" in page.url
     refused = bob.session.get(url, timeout=60)
     assert refused.status_code == 403 and "tf-tensorboard" not in refused.text, (refused.status_code, refused.url)
+
+
+def test_a_served_model_is_reached_through_ssh_tunnel_and_server_proxy(stack, alice, bob, alice_token, alice_ssh):
+    """The articles' serving pattern: a web app on port 5000 in the server, reached from a laptop
+    through `ssh -L` and from the browser at /user/alice/proxy/5000/ (alice only)."""
+    start_server(stack, alice_token, "alice")
+    alice_ssh.check("mkdir -p /tmp/serve && echo model-says-hello > /tmp/serve/index.html && "
+                    "(nohup python -m http.server 5000 --bind 127.0.0.1 --directory /tmp/serve >/dev/null 2>&1 &)")
+    local = free_port()
+    tunnel = subprocess.Popen(alice_ssh.ssh_args("-N", "-L", f"{local}:localhost:5000"), stderr=subprocess.PIPE)
+    try:
+        body = wait_until(lambda: _get(f"http://127.0.0.1:{local}/"), 60, interval=0.5, what="the tunnel")
+        assert body.strip() == "model-says-hello"
+    finally:
+        tunnel.terminate()
+        tunnel.wait(10)
+    via_proxy = alice.session.get(f"{stack.url}/user/alice/proxy/5000/", timeout=60)
+    assert via_proxy.status_code == 200 and via_proxy.text.strip() == "model-says-hello"
+    refused = bob.session.get(f"{stack.url}/user/alice/proxy/5000/", timeout=60)
+    assert refused.status_code == 403 and "model-says-hello" not in refused.text
+    alice_ssh.run("pkill -f 'http.server 5000'")
+
+
+def _get(url: str) -> str | None:
+    try:
+        response = requests.get(url, timeout=5)
+    except requests.RequestException:
+        return None
+    return response.text if response.ok else None
 
 
 def test_supervisorctl_restarts_jupyter_over_ssh(stack, alice_ssh, alice_token, docker_client):

@@ -49,7 +49,9 @@ def image_layers(client: docker.DockerClient) -> dict:
 
 
 def first_cell(client: docker.DockerClient, runs: int = 5) -> dict:
+    home = client.volumes.create()
     container = client.containers.run(IMAGE, command=["jupyter", "lab"], detach=True,
+                                      volumes={home.name: {"bind": "/home/jovyan", "mode": "rw"}},
                                       ports={"8888/tcp": ("127.0.0.1", None)}, **HARDENED)
     try:
         token = wait_until(lambda: (m := re.search(r"\?token=(\w+)", container.logs().decode())) and m.group(1),
@@ -75,6 +77,7 @@ def first_cell(client: docker.DockerClient, runs: int = 5) -> dict:
         return {"first_cell_import_tensorflow_s": summary(cells), "python_import_tensorflow_s": summary(plain)}
     finally:
         container.remove(force=True, v=True)
+        home.remove(force=True)
 
 
 def wheel_url() -> tuple[str, str]:
@@ -105,7 +108,10 @@ def egress_download(client: docker.DockerClient, runs: int = 3) -> dict:
         ca = host_local_cas()
         if ca:
             env["DEVHUB_EXTRA_CA"] = Path(ca).read_text()
-        user = client.containers.run(IMAGE, detach=True, network=inside.name, environment=env, **HARDENED)
+        home = client.volumes.create()
+        made.append(home)
+        user = client.containers.run(IMAGE, detach=True, network=inside.name, environment=env,
+                                     volumes={home.name: {"bind": "/home/jovyan", "mode": "rw"}}, **HARDENED)
         made.append(user)
         wait_until(lambda: user.exec_run(["test", "-s", "/run/devhub/ca-certificates.crt"]).exit_code == 0, 60,
                    what="the user container's CA bundle")

@@ -1,0 +1,78 @@
+"""What an administrator types, as commands, in a fresh clone without .env: `make up`, then plain
+`docker compose ps|logs|exec` with no extra variables, `make status` with a running server,
+`make down` (with and without .env) leaving no user server or user network behind.
+
+It runs the stack under compose's default project name `devhub` (what `make up` uses), on free
+loopback ports; it refuses to run where a devhub stack is already running rather than take it over.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stack_support import ROOT, Stack, start_server
+from support import free_port
+
+USER = "mkcheck"  # a demo user of its own (DEMO_EXTRA_USERS), so no real user's home is touched
+PREFIX = "devhub-user-"
+
+
+def run(cmd: list[str], cwd: Path, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def clean_env() -> dict:
+    """The environment of a person's shell: none of the stack's variables."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_GID", "DEMO_"))}
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory, docker_client):
+    running = docker_client.containers.list(filters={"label": "com.docker.compose.project=devhub"})
+    assert not running, f"a devhub stack is running on this machine ({[c.name for c in running]}); `make down` it first"
+    path = tmp_path_factory.mktemp("fresh") / "devhub"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(path)], check=True)
+    assert not (path / ".env").exists()
+    yield path
+    run(["make", "down"], path)
+    for volume in docker_client.volumes.list(filters={"name": f"devhub-home-{USER}"}):
+        volume.remove(force=True)
+
+
+def test_make_up_then_plain_compose_status_and_make_down(clone, docker_client):
+    ports = {"HTTPS_PORT": str(free_port()), "HTTP_PORT": str(free_port()), "SSH_PORT": str(free_port())}
+    up = run(["make", "up"], clone, env={**clean_env(), **ports, "DEMO_EXTRA_USERS": USER})
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    assert "devhub is running at https://localhost:" in up.stderr
+
+    # Plain compose in the checkout, with no variables set: what make up computed is in .env.
+    ps = run(["docker", "compose", "ps", "--format", "{{.Service}} {{.State}}"], clone)
+    assert ps.returncode == 0, ps.stderr
+    assert {"hub running", "proxy running", "nginx running", "sshgw running", "egress running", "oidc running"} <= set(ps.stdout.splitlines())
+    logs = run(["docker", "compose", "logs", "--no-color", "hub"], clone)
+    assert logs.returncode == 0 and "JupyterHub is now running" in logs.stdout, logs.stderr[-2000:]
+    exec_ = run(["docker", "compose", "exec", "-T", "hub", "python", "-c", "print('inside')"], clone)
+    assert exec_.returncode == 0 and exec_.stdout.strip() == "inside", exec_.stderr
+    assert (clone / ".env").stat().st_mode & 0o077 == 0  # it may hold OAuth secrets: owner only
+
+    # A user's server shows in `make status`.
+    stack = Stack(int(ports["HTTPS_PORT"]), int(ports["HTTP_PORT"]), int(ports["SSH_PORT"]), clean_env(), project="devhub")
+    session = stack.login(USER)
+    start_server(stack, session.token(), USER)
+    status = run(["make", "status"], clone)
+    assert status.returncode == 0, status.stderr
+    row = next(line for line in status.stdout.splitlines() if line.startswith(USER + " "))
+    assert f"{PREFIX}{USER}" in row and " none " in row and ("MiB" in row or "GiB" in row), status.stdout
+
+    # make down without .env: exits 0 and leaves no user server or network.
+    (clone / ".env").unlink()
+    down = run(["make", "down"], clone)
+    assert down.returncode == 0, down.stderr
+    assert "1 user server(s)" in down.stderr
+    assert not docker_client.containers.list(all=True, filters={"name": f"^{PREFIX}{USER}"})
+    assert not [n for n in docker_client.networks.list(names=[f"{PREFIX}{USER}"]) if n.name == f"{PREFIX}{USER}"]
+    assert not docker_client.containers.list(filters={"label": "com.docker.compose.project=devhub"})

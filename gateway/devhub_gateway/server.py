@@ -12,6 +12,7 @@ import uuid
 
 import asyncssh
 from asyncssh.constants import DISC_TOO_MANY_CONNECTIONS, OPEN_CONNECT_FAILED
+from asyncssh.packet import PacketDecodeError, SSHPacket
 
 from . import relay
 from .activity import ActivityReporter
@@ -184,8 +185,29 @@ class GatewayConnection(asyncssh.SSHServer):
     def public_key_auth_supported(self) -> bool:
         return True
 
+    def _refuse_weak_signatures(self, key: asyncssh.SSHKey, username: str) -> None:
+        """asyncssh's signature_algs only sets what is advertised: it verifies a signature made with any
+        algorithm the key type knows, SHA-1 `ssh-rsa` included. It verifies the login signature with
+        this very key object once validate_public_key accepts the key, so its verify() refuses others."""
+        verify = key.verify
+
+        def verify_allowed(data: bytes, sig: bytes) -> bool:
+            try:
+                algorithm = SSHPacket(sig).get_string().decode("ascii", "replace")
+            except PacketDecodeError:
+                algorithm = "?"
+            if algorithm in USER_SIG_ALGS:
+                return verify(data, sig)
+            self.gw.addresses.fail(self.ip)
+            self.gw.audit("auth_failed", user=username, source=self.source, sid=self.sid,
+                          reason=f"signature algorithm {algorithm} not allowed")
+            return False
+
+        key.verify = verify_allowed
+
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         started = time.monotonic()
+        self._refuse_weak_signatures(key, username)
         if username not in self._keys:
             try:
                 self._keys[username] = _key_blobs(await self.gw.router.authorized_keys(username))

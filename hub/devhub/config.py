@@ -31,6 +31,8 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
     c.JupyterHub.db_url = f"sqlite:///{data / 'jupyterhub.sqlite'}"
     c.JupyterHub.pid_file = str(data / "jupyterhub.pid")
     c.JupyterHub.cookie_secret_file = str(hub_secrets.cookie_secret_file)
+    # The URL users open: cookies get Secure from it (https), whatever the proxies in between say.
+    c.JupyterHub.public_url = settings.public_url + "/"
     c.JupyterHub.cleanup_servers = False  # user servers survive hub restarts and upgrades
     c.JupyterHub.cleanup_proxy = False
     c.ConfigurableHTTPProxy.should_start = False

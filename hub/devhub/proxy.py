@@ -21,6 +21,9 @@ DEFAULT_ARGS = [
     "--api-ip=0.0.0.0",
     "--api-port=8001",
     "--error-target=http://hub:8081/hub/error",
+    # nginx sets X-Forwarded-Proto/For; appending ours ("https,http") would make tornado see http and
+    # JupyterHub and user servers drop the Secure flag from their cookies.
+    "--no-x-forward",
 ]
 
 

@@ -31,7 +31,7 @@ from typing import Any as TAny
 
 import docker.errors
 from dockerspawner import DockerSpawner
-from traitlets import Any, Callable, List, Unicode, default
+from traitlets import Any, Callable, List, Unicode, default, validate
 
 from . import egress, gpus, names
 from .settings import Profile, Settings, size_in_bytes
@@ -89,6 +89,20 @@ def delete_user_ssh_keys(spawner) -> None:
     owner = owner_of(orm_user) if orm_user is not None else None
     removed = store.delete_user(owner, spawner.user.name)
     spawner.log.info("User %s deleted; removed %d SSH key(s)", spawner.user.name, removed)
+
+
+def hardened_last(extra):
+    """extra_host_config for DockerSpawner: `extra` (a dict, or a callable(spawner) that may be async)
+    with DevhubSpawner.hardened_host_config() applied on top, key by key."""
+
+    async def host_config(spawner) -> dict:
+        value = extra(spawner) if callable(extra) else dict(extra)
+        if inspect.isawaitable(value):
+            value = await value
+        return {**(value or {}), **spawner.hardened_host_config()}
+
+    host_config.devhub_hardened_last = True
+    return host_config
 
 
 class SshHostKeyState:
@@ -196,7 +210,14 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
 
     @default("extra_host_config")
     def _default_extra_host_config(self):
-        return lambda spawner: spawner.hardened_host_config()
+        return hardened_last({})
+
+    @validate("extra_host_config")
+    def _validate_extra_host_config(self, proposal):
+        # An operator's extra_host_config (jupyterhub_config.d) adds to the container's host settings;
+        # it never replaces the hardening, which goes on top of it.
+        value = proposal["value"]
+        return value if getattr(value, "devhub_hardened_last", False) else hardened_last(value)
 
     @default("extra_create_kwargs")
     def _default_extra_create_kwargs(self):
@@ -228,6 +249,9 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
         s = self.s
         config: dict[str, TAny] = {
             "cap_drop": ["ALL"],
+            "cap_add": [],
+            "privileged": False,
+            "network_mode": self.network_name,  # the user's own internal network, never host or bridge
             "security_opt": ["no-new-privileges"],
             "read_only": True,
             "tmpfs": {

@@ -95,6 +95,7 @@ def gw_env(docker_client, module_resources, gateway_image, image, tmp_path_facto
         directory = tmp_path_factory.mktemp("gwkeys")
         users = {name: make_keypair(directory, "ed25519", name=name)
                  for name in ("alice", "bob", "u1", "u2", "u3", "u4", "u5", "mallory", "ghost")}
+        users["rsauser"] = make_keypair(directory, "rsa", 3072, name="rsauser")
         containers = {}
         for label in ("a", "b"):
             containers[label] = start_user_container(
@@ -102,7 +103,8 @@ def gw_env(docker_client, module_resources, gateway_image, image, tmp_path_facto
                 name=f"devhub-test-gwuser-{label}-{uuid.uuid4().hex[:6]}")
         for uc in containers.values():
             wait_healthy(uc.container)
-        routes = {"alice": "a", "u1": "a", "u3": "a", "u5": "a", "mallory": "a", "bob": "b", "u2": "b", "u4": "b"}
+        routes = {"alice": "a", "u1": "a", "u3": "a", "u5": "a", "mallory": "a", "rsauser": "a", "bob": "b", "u2": "b",
+                  "u4": "b"}
         config = {"users": {}}
         for name, keypair in users.items():
             entry = {"keys": [keypair.public_line]}
@@ -394,6 +396,26 @@ def test_activity_is_reported_while_connected(gateway, gw_env):
 def test_alice_key_cannot_log_in_as_bob(gateway, gw_env):
     result = gw_env.ssh(gateway, "bob", key=gw_env.users["alice"]).run("true", timeout=60)
     assert result.returncode == 255 and "Permission denied (publickey)" in result.stderr
+
+
+@pytest.mark.parametrize("algorithm, accepted", [("ssh-rsa", False), ("rsa-sha2-256", True), ("rsa-sha2-512", True)])
+def test_rsa_key_signing_with_sha1_is_refused(gateway, gw_env, algorithm, accepted):
+    """The same 3072-bit RSA key: a SHA-1 `ssh-rsa` signature is refused by the check itself (asyncssh's
+    client sends it when told to, whatever the server advertises); SHA-2 signatures log in."""
+    import asyncssh
+
+    async def attempt() -> str:
+        key = asyncssh.read_private_key(str(gw_env.users["rsauser"].private))
+        async with asyncssh.connect("127.0.0.1", host_port(gateway, "2222/tcp"), username="rsauser", known_hosts=None,
+                                    client_keys=[key], signature_algs=[algorithm], agent_path=None) as conn:
+            return (await conn.run("echo in", check=True)).stdout.strip()
+
+    if accepted:
+        assert asyncio.run(attempt()) == "in"
+    else:
+        with pytest.raises(asyncssh.PermissionDenied):
+            asyncio.run(attempt())
+        assert any(e.get("user") == "rsauser" for e in audit_events(gateway, "auth_failed"))
 
 
 def test_unknown_user_wrong_key_and_password_fail_alike(gateway, gw_env):

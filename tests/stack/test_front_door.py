@@ -55,3 +55,18 @@ def test_oversized_headers_get_a_clean_4xx_and_the_hub_stays_up(stack):
     big = requests.get(f"{stack.url}/hub/login", headers={"Cookie": "a=" + "x" * 65536}, verify=False, timeout=10)
     assert 400 <= big.status_code < 500
     assert requests.get(f"{stack.url}/hub/health", verify=False, timeout=10).status_code == 200
+
+
+def test_every_login_cookie_is_secure_and_http_only(stack, alice):
+    """Cookies of the hub and of the user's server never travel over plain HTTP (JupyterHub sets
+    Secure only when it sees https: X-Forwarded-Proto must reach it as nginx sent it)."""
+    start_server(stack, alice.token(), "alice")
+    lab = alice.session.get(f"{stack.url}/user/alice/api/status", timeout=60)
+    assert lab.status_code == 200
+    cookies = {c.name: c for c in alice.session.cookies}
+    for name in ("jupyterhub-hub-login", "jupyterhub-session-id", "jupyterhub-user-alice"):
+        assert name in cookies, sorted(cookies)
+    insecure = [c.name for c in alice.session.cookies if c.name.startswith("jupyterhub") and not c.secure]
+    assert insecure == [], insecure
+    assert all(c.has_nonstandard_attr("HttpOnly") for c in alice.session.cookies if c.name.startswith("jupyterhub")), \
+        [(c.name, c._rest) for c in alice.session.cookies]

@@ -104,3 +104,15 @@ def test_config_file_loads_in_jupyterhub(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "GenericOAuthenticator" in result.stdout and "https://idp/a" in result.stdout
     assert "DevhubSpawner" in result.stdout
+
+
+def test_public_url_makes_cookies_secure_behind_the_proxies(tmp_path):
+    from traitlets.config import Config
+
+    from devhub import config as devhub_config
+    from devhub.settings import load
+
+    c = Config()
+    devhub_config.configure(c, load({"DATA_DIR": str(tmp_path / "data"), "PROXY_AUTH_TOKEN_FILE": str(tmp_path / "t"),
+                                     "PUBLIC_URL": "https://devhub.example.com:8443"}))
+    assert c.JupyterHub.public_url == "https://devhub.example.com:8443/"

@@ -412,3 +412,20 @@ def test_outside_compose_only_warns(tmp_path, monkeypatch):
     monkeypatch.setattr("devhub.spawner.socket.gethostname", lambda: fake.hostname)
     run(make_spawner(tmp_path).start())
     assert not any(c[0] == "connect" for c in fake.calls)
+
+
+def test_operator_extra_host_config_adds_but_never_loosens_the_hardening(tmp_path, fake_docker):
+    """A jupyterhub_config.d file that sets extra_host_config keeps every hardening flag."""
+    overrides = tmp_path / "data" / "jupyterhub_config.d"
+    overrides.mkdir(parents=True)
+    (overrides / "50-loosen.py").write_text(
+        "c.DevhubSpawner.extra_host_config = {'cap_drop': [], 'cap_add': ['SYS_ADMIN'], 'privileged': True,\n"
+        "    'read_only': False, 'security_opt': [], 'pids_limit': 0, 'network_mode': 'host',\n"
+        "    'extra_hosts': {'licence-server': '10.9.8.7'}}\n")
+    sp = make_spawner(tmp_path, USER_PIDS_LIMIT="256")
+    run(sp.start())
+    hc = created(fake_docker)["host_config"]
+    assert hc["CapDrop"] == ["ALL"] and not hc.get("CapAdd") and not hc.get("Privileged")
+    assert hc["ReadonlyRootfs"] is True and hc["SecurityOpt"] == ["no-new-privileges"] and hc["PidsLimit"] == 256
+    assert hc["NetworkMode"] == "devhub-user-alice"
+    assert hc["ExtraHosts"] == ["licence-server:10.9.8.7"]  # the operator's own addition is kept

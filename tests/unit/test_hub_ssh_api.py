@@ -84,6 +84,7 @@ c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = int(os.environ["TEST_HUB_PORT"])
 c.JupyterHub.hub_connect_ip = "127.0.0.1"
 c.JupyterHub.bind_url = "http://127.0.0.1:%s" % os.environ["TEST_PROXY_PORT"]
+c.JupyterHub.public_url = ""  # this test talks plain http to the hub: its cookies must not be Secure-only
 c.JupyterHub.services.append({"name": "test-admin", "api_token": os.environ["TEST_ADMIN_TOKEN"]})
 c.JupyterHub.load_roles.append({"name": "test-admin", "scopes": ["admin:users", "admin:servers", "tokens"], "services": ["test-admin"]})
 '''

@@ -61,8 +61,8 @@ def test_every_login_cookie_is_secure_and_http_only(stack, alice):
     """Cookies of the hub and of the user's server never travel over plain HTTP (JupyterHub sets
     Secure only when it sees https: X-Forwarded-Proto must reach it as nginx sent it)."""
     start_server(stack, alice.token(), "alice")
-    lab = alice.session.get(f"{stack.url}/user/alice/api/status", timeout=60)
-    assert lab.status_code == 200
+    lab = alice.session.get(f"{stack.url}/user/alice/lab", timeout=60)  # OAuth with the hub sets the server's cookie
+    assert lab.status_code == 200 and "/user/alice/lab" in lab.url
     cookies = {c.name: c for c in alice.session.cookies}
     for name in ("jupyterhub-hub-login", "jupyterhub-session-id", "jupyterhub-user-alice"):
         assert name in cookies, sorted(cookies)

@@ -1,7 +1,8 @@
 """An operator's jupyterhub_config.d can add container settings but never drop the hardening: the real
 hub loads an override that tries to loosen everything, and bob's real container keeps every flag."""
 
-from stack_support import start_server, stop_server, user_container
+from stack_support import hub_api, start_server, stop_server, user_container
+from support import wait_until
 
 LOOSEN = """c.DevhubSpawner.extra_host_config = {
     'cap_drop': [], 'cap_add': ['SYS_ADMIN'], 'privileged': True, 'read_only': False, 'security_opt': [],
@@ -17,7 +18,10 @@ def test_override_cannot_drop_hardening_on_a_real_container(stack, bob_token, do
     try:
         stack.restart_hub()
         assert "Loading config override " + OVERRIDE in stack.compose("logs", "--no-color", "hub").stdout
-        if user_container_exists(docker_client):  # started before the override: start it anew
+        # bob's login may have started his server just before the restart: let that settle, then start anew.
+        wait_until(lambda: not hub_api(stack, bob_token, "GET", "/users/bob").json()["pending"], 120, interval=0.5,
+                   what="bob's server to settle after the hub restart")
+        if user_container_exists(docker_client):
             stop_server(stack, bob_token, "bob")
         start_server(stack, bob_token, "bob")
         hc = user_container(docker_client, "bob").attrs["HostConfig"]

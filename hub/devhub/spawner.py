@@ -14,7 +14,10 @@ defaults from the settings and adds:
 - a hook for the container's authorized SSH keys (DEVHUB_SSH_AUTHORIZED_KEYS): by default only the
   SSH gateway's client key (SSH_GATEWAY_CLIENT_KEY_FILE); users' own keys are checked at the gateway;
 - the SSH route for the gateway (ssh_route()): the container's address on its network and its SSH
-  host key, read from the home volume once the container runs and kept in the spawner state.
+  host key, read from the home volume once the container runs and kept in the spawner state;
+- the egress proxy's settings for the server (devhub.egress), no external DNS, rotated logs;
+- hardening applied last: an operator's extra_host_config adds settings, never removes the hardening;
+- user names used literally where DockerSpawner renders templates (labels).
 """
 
 from __future__ import annotations
@@ -89,6 +92,12 @@ def delete_user_ssh_keys(spawner) -> None:
     owner = owner_of(orm_user) if orm_user is not None else None
     removed = store.delete_user(owner, spawner.user.name)
     spawner.log.info("User %s deleted; removed %d SSH key(s)", spawner.user.name, removed)
+
+
+def literal(text: str) -> str:
+    """`text` protected from DockerSpawner's template rendering (str.format): a user named `{0}` or
+    `{username}` keeps that name in labels, and the spawn does not fail on it."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def hardened_last(extra):
@@ -222,9 +231,10 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
     @default("extra_create_kwargs")
     def _default_extra_create_kwargs(self):
         # The host name says whose server this is (shells, logs), e.g. devhub-alice.
+        # DockerSpawner renders these with str.format: braces in a user name stay literal.
         return lambda spawner: {
             "user": "1000:100",
-            "labels": spawner.container_labels(),
+            "labels": {key: literal(value) for key, value in spawner.container_labels().items()},
             "hostname": names.docker_name("devhub-", spawner.user.name),
         }
 
@@ -260,6 +270,8 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
             },
             "pids_limit": s.user_pids_limit,
             "shm_size": s.user_shm_size,
+            # A chatty server cannot fill the host's disk with its log (like the stack's own services).
+            "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
             # No external name resolution from user servers (devhub.egress.UNANSWERED_DNS).
             "dns": [egress.UNANSWERED_DNS],
             "dns_opt": list(egress.DNS_OPTIONS),

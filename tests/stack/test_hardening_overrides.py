@@ -28,6 +28,7 @@ def test_override_cannot_drop_hardening_on_a_real_container(stack, bob_token, do
         assert hc["CapDrop"] == ["ALL"] and not hc["CapAdd"] and hc["Privileged"] is False
         assert hc["ReadonlyRootfs"] is True and hc["SecurityOpt"] == ["no-new-privileges"] and hc["PidsLimit"] == 1024
         assert hc["NetworkMode"] == "devhubtest-user-bob"
+        assert hc["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}
         assert hc["ExtraHosts"] == ["licence-server:10.9.8.7"]  # the operator's addition is applied
         stop_server(stack, bob_token, "bob")
     finally:

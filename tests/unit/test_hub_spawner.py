@@ -15,7 +15,7 @@ import pytest
 from traitlets.config import Config
 
 from devhub import config as devhub_config
-from devhub import gpus
+from devhub import gpus, names
 from devhub.settings import load
 from devhub.spawner import DevhubSpawner
 
@@ -428,4 +428,16 @@ def test_operator_extra_host_config_adds_but_never_loosens_the_hardening(tmp_pat
     assert hc["CapDrop"] == ["ALL"] and not hc.get("CapAdd") and not hc.get("Privileged")
     assert hc["ReadonlyRootfs"] is True and hc["SecurityOpt"] == ["no-new-privileges"] and hc["PidsLimit"] == 256
     assert hc["NetworkMode"] == "devhub-user-alice"
+    assert hc["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}  # rotated
     assert hc["ExtraHosts"] == ["licence-server:10.9.8.7"]  # the operator's own addition is kept
+
+
+@pytest.mark.parametrize("username", ["x{0}y", "{username}", "a}b{", "{servername}"])
+def test_braces_in_user_names_are_kept_literally(tmp_path, fake_docker, username):
+    """DockerSpawner formats create kwargs with str.format; the label the GPU pool trusts must be the
+    real name, and a name like `{0}` must not break the spawn."""
+    sp = make_spawner(tmp_path, username)
+    run(sp.start())
+    kw = created(fake_docker)
+    assert kw["labels"]["devhub.user"] == username
+    assert kw["name"] == names.container_name(username, "devhub-user-") and "{" not in kw["name"]

@@ -7,6 +7,7 @@ the corporate case, so the stack runs with USER_EXTRA_CA (see stack_support.stac
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import socket
@@ -19,6 +20,7 @@ from stack_support import hub_api, run_in_new_kernel, start_server, stop_server,
 from support import SshTarget, exec_out, free_port, make_keypair, wait_until
 
 PACKAGE, VERSION = "tabulate", "0.9.0"  # small, pure Python, not in the image
+HOST_KEY = "/home/jovyan/.local/share/devhub/ssh/ssh_host_ed25519_key.pub"
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +57,32 @@ def test_pip_install_user_through_the_egress_proxy_persists(stack, alice_token, 
     stop_server(stack, alice_token, "alice")
     start_server(stack, alice_token, "alice")
     assert run_in_new_kernel(stack, alice_token, "alice", probe).strip().startswith(home_site)
+
+
+def test_home_and_pip_packages_survive_a_user_image_upgrade(stack, alice_token, alice_ssh, docker_client):
+    """A rebuilt user image under a new tag: alice's next start runs it, with her files, her
+    `pip --user` package and her server's SSH host key intact."""
+    alice_ssh.check(f"echo precious > ~/work.txt; python -c 'import {PACKAGE}' 2>/dev/null || "
+                    f"pip install --quiet --user {PACKAGE}=={VERSION}", timeout=300)
+    host_key = exec_out(user_container(docker_client, "alice"), ["cat", HOST_KEY])
+    image, _ = docker_client.images.build(
+        fileobj=io.BytesIO(b"FROM devhub/dev-gpu:latest\nENV DEVHUB_IMAGE_RELEASE=upgrade-test\n"),
+        tag="devhub/dev-gpu:upgrade-test", rm=True)
+    stop_server(stack, alice_token, "alice")
+    stack.recreate_hub(USER_IMAGE="devhub/dev-gpu:upgrade-test")
+    try:
+        start_server(stack, alice_token, "alice")
+        container = user_container(docker_client, "alice")
+        assert container.image.id == image.id
+        assert exec_out(container, ["sh", "-c", "echo $DEVHUB_IMAGE_RELEASE"]).strip() == "upgrade-test"
+        assert alice_ssh.check("cat ~/work.txt").strip() == "precious"
+        assert alice_ssh.check(f"python -c 'import {PACKAGE}; print({PACKAGE}.__version__)'").strip() == VERSION
+        assert exec_out(container, ["cat", HOST_KEY]) == host_key
+        stop_server(stack, alice_token, "alice")
+    finally:
+        stack.recreate_hub()
+        docker_client.images.remove("devhub/dev-gpu:upgrade-test", force=True)
+    start_server(stack, alice_token, "alice")
 
 
 def proxied(ssh: SshTarget, url: str) -> tuple[str, str]:

@@ -41,11 +41,20 @@ def summary(values: list[float]) -> dict:
             "max": round(ordered[-1], 3)}
 
 
+# What the scientific stack added to site-packages (its packages and their own dependencies).
+SCIENTIFIC = ("pandas matplotlib scipy scipy.libs sklearn scikit_learn.libs PIL pillow.libs ipywidgets widgetsnbextension "
+              "jupyterlab_widgets tqdm flask gunicorn jupyter_server_proxy contourpy kiwisolver fontTools pytz joblib "
+              "threadpoolctl aiohttp yarl multidict frozenlist propcache simpervisor cycler pyparsing")
+SITE = "/opt/devhub/venv/lib/python3.9/site-packages"
+
+
 def image_layers(client: docker.DockerClient) -> dict:
     image = client.images.get(IMAGE)
     layers = sorted(({"mb": round(h["Size"] / 1e6, 1), "step": h["CreatedBy"][:90]} for h in image.history() if h["Size"]),
                     key=lambda layer: -layer["mb"])
-    return {"size_gb": round(image.attrs["Size"] / 1e9, 3), "largest_layers": layers[:4]}
+    du = client.containers.run(IMAGE, entrypoint=["sh", "-c", f"cd {SITE} && du -smc {SCIENTIFIC} | tail -1"],
+                               remove=True).decode().split()[0]
+    return {"size_gb": round(image.attrs["Size"] / 1e9, 3), "scientific_stack_mb": int(du), "largest_layers": layers[:4]}
 
 
 def first_cell(client: docker.DockerClient, runs: int = 5) -> dict:

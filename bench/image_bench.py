@@ -118,3 +118,36 @@ def run(runs: int = 10) -> dict:
         "code_only_rebuild_s": round(code_only_rebuild(), 1),
         "goals": {"image_size_gb": 4.0, "start_to_healthy_p50_s": 2.5, "code_only_rebuild_s": 30},
     }
+
+
+def layer_reuse() -> dict:
+    """What a rebuild ships after a change to the Python packages (the lock file changes, so every
+    package is installed anew): the layers shared with the current image and the MB of new ones.
+    Built in a copy of the tree; the checkout and the image tags are untouched."""
+    client = docker.from_env(timeout=600)
+    before = client.images.get(IMAGE)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp)
+        for part in ("images", "hub", ".dockerignore"):
+            src = ROOT / part
+            (shutil.copytree if src.is_dir() else shutil.copy)(src, copy / part)
+        with open(copy / "images/dev-gpu/requirements.lock", "a") as f:
+            f.write(f"# bench {time.time()}: same packages, a new install\n")
+        tag = "devhub/dev-gpu:bench-layers"
+        cmd = ["/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker", "build", "--quiet",
+               "-f", "images/dev-gpu/Dockerfile", "-t", tag, "."]
+        extra_ca = __import__("os").environ.get("EXTRA_CA")
+        if extra_ca:
+            cmd[-1:-1] = ["--secret", f"id=extra_ca,src={extra_ca}"]
+        t0 = time.monotonic()
+        subprocess.run(cmd, cwd=copy, check=True, capture_output=True, env={"DOCKER_BUILDKIT": "1", "PATH": "/usr/bin:/bin"})
+        elapsed = time.monotonic() - t0
+    after = client.images.get(tag)
+    old, new = before.attrs["RootFS"]["Layers"], after.attrs["RootFS"]["Layers"]
+    client.images.remove(tag, force=True)
+    # The same Dockerfile: layer i is the same step in both; the big venv layers come first after
+    # the system layers, so "first_new_layer" says how much of the image a pull can keep.
+    same = [a == b for a, b in zip(old, new)]
+    return {"rebuild_s": round(elapsed, 1), "layers_total": len(new), "layers_reused": sum(same),
+            "first_new_layer": same.index(False) if False in same else None,
+            "reused_layer_indexes": [i for i, s in enumerate(same) if s]}

@@ -14,8 +14,8 @@ import image_bench
 import stack_bench
 
 RESULTS = Path(__file__).parent / "results"
-BENCHES = {"image": image_bench.run, "environment": environment_bench.run, "stack": stack_bench.run,
-           "gateway": gateway_bench.run}
+BENCHES = {"image": image_bench.run, "layers": image_bench.layer_reuse, "environment": environment_bench.run,
+           "stack": stack_bench.run, "gateway": gateway_bench.run}
 
 
 def flatten(prefix: str, value) -> list[tuple[str, str]]:

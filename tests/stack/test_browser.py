@@ -95,6 +95,11 @@ def test_login_spawn_notebook_tensorflow_and_stop(stack, page, artifacts):
     figure = page.locator(".jp-OutputArea-output img[src^='data:image/png']").first
     expect(figure).to_be_visible(timeout=30_000)
     assert figure.bounding_box()["width"] > 100
+    # ipywidgets render in JupyterLab 4 (the next cell; Shift+Enter moved there): a slider, not its repr.
+    page.keyboard.type("ipywidgets.IntSlider(value=7, description='epochs')")
+    page.keyboard.press("Shift+Enter")
+    slider = page.locator(".widget-slider").filter(has_text="epochs").first
+    expect(slider).to_be_visible(timeout=60_000)
     page.screenshot(path=str(artifacts / "browser-notebook-tf-2.9.3.png"))
     # Stop from the hub's home page.
     page.goto(f"{stack.url}/hub/home", wait_until="domcontentloaded")

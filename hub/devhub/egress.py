@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -277,8 +278,6 @@ def auth_helper(key_file: str, stdin=sys.stdin, stdout=sys.stdout) -> None:
 
 
 def main(argv: list[str]) -> int:
-    import os
-
     if argv[:1] == ["auth-helper"] and len(argv) == 2:
         auth_helper(argv[1])
         return 0

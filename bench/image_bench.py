@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import statistics
@@ -84,20 +85,30 @@ def bare_run(client: docker.DockerClient) -> float:
     return time.monotonic() - t0
 
 
-def code_only_rebuild() -> float:
-    """Rebuild after changing one file under rootfs/, in a copy of the tree (the checkout is untouched)."""
+def rebuild_in_copy(change: str, line: str, tag: str) -> float:
+    """Build the user image as `tag` from a copy of the tree (the checkout is untouched) after appending
+    `line` to the file `change`; return the build time in seconds."""
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp)
         for part in ("images", "hub", ".dockerignore"):
             src = ROOT / part
             (shutil.copytree if src.is_dir() else shutil.copy)(src, copy / part)
-        with open(copy / "images/dev-gpu/rootfs/etc/jupyter/jupyter_server_config.py", "a") as f:
-            f.write(f"\n# bench {time.time()}\n")
+        with open(copy / change, "a") as f:
+            f.write(line)
         cmd = ["/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker", "build", "--quiet",
-               "-f", "images/dev-gpu/Dockerfile", "-t", "devhub/dev-gpu:bench-rebuild", "."]
+               "-f", "images/dev-gpu/Dockerfile", "-t", tag, "."]
+        extra_ca = os.environ.get("EXTRA_CA")
+        if extra_ca:  # a package change installs from PyPI again: the build CA, as `make images` passes it
+            cmd[-1:-1] = ["--secret", f"id=extra_ca,src={extra_ca}"]
         t0 = time.monotonic()
         subprocess.run(cmd, cwd=copy, check=True, capture_output=True, env={"DOCKER_BUILDKIT": "1", "PATH": "/usr/bin:/bin"})
-        elapsed = time.monotonic() - t0
+        return time.monotonic() - t0
+
+
+def code_only_rebuild() -> float:
+    """Rebuild after changing one file under rootfs/."""
+    elapsed = rebuild_in_copy("images/dev-gpu/rootfs/etc/jupyter/jupyter_server_config.py", f"\n# bench {time.time()}\n",
+                              "devhub/dev-gpu:bench-rebuild")
     subprocess.run(["docker", "rmi", "devhub/dev-gpu:bench-rebuild"], capture_output=True)
     return elapsed
 
@@ -122,31 +133,15 @@ def run(runs: int = 10) -> dict:
 
 def layer_reuse() -> dict:
     """What a rebuild ships after a change to the Python packages (the lock file changes, so every
-    package is installed anew): the layers shared with the current image and the MB of new ones.
-    Built in a copy of the tree; the checkout and the image tags are untouched."""
+    package is installed anew): which layers it shares with the current image."""
     client = docker.from_env(timeout=600)
     before = client.images.get(IMAGE)
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp)
-        for part in ("images", "hub", ".dockerignore"):
-            src = ROOT / part
-            (shutil.copytree if src.is_dir() else shutil.copy)(src, copy / part)
-        with open(copy / "images/dev-gpu/requirements.lock", "a") as f:
-            f.write(f"# bench {time.time()}: same packages, a new install\n")
-        tag = "devhub/dev-gpu:bench-layers"
-        cmd = ["/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker", "build", "--quiet",
-               "-f", "images/dev-gpu/Dockerfile", "-t", tag, "."]
-        extra_ca = __import__("os").environ.get("EXTRA_CA")
-        if extra_ca:
-            cmd[-1:-1] = ["--secret", f"id=extra_ca,src={extra_ca}"]
-        t0 = time.monotonic()
-        subprocess.run(cmd, cwd=copy, check=True, capture_output=True, env={"DOCKER_BUILDKIT": "1", "PATH": "/usr/bin:/bin"})
-        elapsed = time.monotonic() - t0
+    tag = "devhub/dev-gpu:bench-layers"
+    elapsed = rebuild_in_copy("images/dev-gpu/requirements.lock", f"# bench {time.time()}: same packages, a new install\n", tag)
     after = client.images.get(tag)
     old, new = before.attrs["RootFS"]["Layers"], after.attrs["RootFS"]["Layers"]
     client.images.remove(tag, force=True)
-    # The same Dockerfile: layer i is the same step in both; the big venv layers come first after
-    # the system layers, so "first_new_layer" says how much of the image a pull can keep.
+    # The same Dockerfile: layer i is the same step in both (3: the CUDA libraries, 4: the rest of the venv).
     same = [a == b for a, b in zip(old, new)]
     return {"rebuild_s": round(elapsed, 1), "layers_total": len(new), "layers_reused": sum(same),
             "first_new_layer": same.index(False) if False in same else None,

@@ -25,12 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "hub"))
 from conftest import HARDENED  # noqa: E402  (the hub's hardening flags)
-from devhub import egress  # noqa: E402
-from stack_support import host_local_cas, kernel_execute  # noqa: E402
+from egress_support import EgressLab, egress  # noqa: E402
+from stack_support import kernel_execute  # noqa: E402
 from support import wait_until  # noqa: E402
 
 IMAGE = "devhub/dev-gpu:latest"
-EGRESS_IMAGE = "devhub/egress:latest"
 WHEEL = ("nvidia-curand-cu11", "nvidia_curand_cu11-10.3.0.86-py3-none-manylinux1_x86_64.whl")  # about 58 MB
 PREFIX = "devhub-bench-env"
 
@@ -98,32 +97,10 @@ def wheel_url() -> tuple[str, str]:
 
 def egress_download(client: docker.DockerClient, runs: int = 3) -> dict:
     url, sha256 = wheel_url()
-    made = []
+    lab = EgressLab(client, PREFIX)
     try:
-        outside = client.networks.create(f"{PREFIX}-out", driver="bridge")
-        inside = client.networks.create(f"{PREFIX}-user", driver="bridge", internal=True)
-        keys = client.volumes.create(f"{PREFIX}-key")
-        made += [outside, inside, keys]
-        key = client.containers.run(
-            EGRESS_IMAGE, user="0:0", remove=True, volumes={keys.name: {"bind": "/k", "mode": "rw"}},
-            entrypoint=["sh", "-c", "umask 077; python3 -c 'import secrets; print(secrets.token_hex(32))' > /k/egress_key; "
-                        "chown 990:990 /k/egress_key; cat /k/egress_key"]).decode().strip()
-        proxy = client.containers.run(EGRESS_IMAGE, detach=True, network=outside.name, read_only=True, cap_drop=["ALL"],
-                                      volumes={keys.name: {"bind": "/srv/egress-secret", "mode": "ro"}},
-                                      tmpfs={"/tmp": "", "/var/log/squid": "uid=990", "/run": "uid=990"})
-        made.append(proxy)
-        inside.connect(proxy, aliases=[egress.SERVICE])
-        env = egress.user_environment(egress.Policy(), key, "bench")
-        ca = host_local_cas()
-        if ca:
-            env["DEVHUB_EXTRA_CA"] = Path(ca).read_text()
-        home = client.volumes.create()
-        made.append(home)
-        user = client.containers.run(IMAGE, detach=True, network=inside.name, environment=env,
-                                     volumes={home.name: {"bind": "/home/jovyan", "mode": "rw"}}, **HARDENED)
-        made.append(user)
-        wait_until(lambda: user.exec_run(["test", "-s", "/run/devhub/ca-certificates.crt"]).exit_code == 0, 60,
-                   what="the user container's CA bundle")
+        _, key = lab.proxy("egress", user_alias=egress.SERVICE)
+        user = lab.user_server(key, "bench")
         curl = ["curl", "-sS", "--fail", "-o", "/tmp/wheel", "-w", "%{time_total} %{size_download}", url]
         proxied, direct = [], []
         for _ in range(runs):  # interleaved: both see the same network and machine
@@ -143,14 +120,7 @@ def egress_download(client: docker.DockerClient, runs: int = 3) -> dict:
             "proxy_vs_direct_ratio_p50": round(summary(proxied)["p50"] / summary(direct)["p50"], 2),
         }
     finally:
-        for thing in reversed(made):
-            try:
-                if isinstance(thing, docker.models.containers.Container):
-                    thing.remove(force=True, v=True)
-                else:
-                    thing.remove(**({"force": True} if isinstance(thing, docker.models.volumes.Volume) else {}))
-            except docker.errors.APIError:
-                pass
+        lab.close()
 
 
 def run() -> dict:

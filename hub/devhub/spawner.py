@@ -385,14 +385,16 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
         if not project:
             self.log.warning("The hub container has no %s label; attaching only the hub itself", COMPOSE_PROJECT)
             return {me["Id"]: [self.s.hub_connect_host]}
+        # One query for the whole project (this runs on every poll), then pick the services.
         peers: dict[str, list[str]] = {}
-        for service in self.connect_services:
-            filters = {"label": [f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_SERVICE}={service}"]}
-            for c in await self.docker("containers", filters=filters):
-                aliases = [service]
-                if service == "hub" and self.s.hub_connect_host != "hub":
-                    aliases.append(self.s.hub_connect_host)
-                peers[c["Id"]] = aliases
+        for c in await self.docker("containers", filters={"label": f"{COMPOSE_PROJECT}={project}"}):
+            service = (c.get("Labels") or {}).get(COMPOSE_SERVICE)
+            if service not in self.connect_services:
+                continue
+            aliases = [service]
+            if service == "hub" and self.s.hub_connect_host != "hub":
+                aliases.append(self.s.hub_connect_host)
+            peers[c["Id"]] = aliases
         if me["Id"] not in peers:
             peers[me["Id"]] = [self.s.hub_connect_host]
         return peers

@@ -36,29 +36,29 @@ class Stack:
     def url(self) -> str:
         return f"https://localhost:{self.https_port}"
 
-    def compose(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    def compose(self, *args: str, check: bool = True, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+        """`docker compose ...` on this stack; `env`: extra compose variables for this call only."""
         cmd = ["docker", "compose", "-p", self.project, "-f", "docker-compose.yml", "-f", self.overlay, *args]
-        result = subprocess.run(cmd, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(cmd, cwd=ROOT, env={**self.env, **(env or {})}, capture_output=True, text=True,
+                                timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result
 
+    def wait_for_hub(self, what: str) -> None:
+        wait_until(lambda: requests.get(f"{self.url}/hub/health", verify=False, timeout=5).status_code == 200,
+                   120, interval=0.5, what=what)
+
     def restart_hub(self) -> None:
         """`docker compose restart hub`, returning once the hub answers through nginx again."""
         self.compose("restart", "hub")
-        wait_until(lambda: requests.get(f"{self.url}/hub/health", verify=False, timeout=5).status_code == 200,
-                   120, interval=0.5, what="the hub to answer after its restart")
+        self.wait_for_hub("the hub to answer after its restart")
 
     def recreate_hub(self, **env: str) -> None:
         """Recreate the hub container with extra compose variables (none: the stack's own), returning
         once it answers through nginx."""
-        result = subprocess.run(
-            ["docker", "compose", "-p", self.project, "-f", "docker-compose.yml", "-f", self.overlay,
-             "up", "--detach", "--no-deps", "--force-recreate", "--wait", "hub"],
-            cwd=ROOT, env={**self.env, **env}, capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stdout + result.stderr
-        wait_until(lambda: requests.get(f"{self.url}/hub/health", verify=False, timeout=5).status_code == 200,
-                   120, interval=0.5, what="the hub to answer after its re-creation")
+        self.compose("up", "--detach", "--no-deps", "--force-recreate", "--wait", "hub", env=env)
+        self.wait_for_hub("the hub to answer after its re-creation")
 
     def container(self, docker_client, service: str):
         return docker_client.containers.get(self.compose("ps", "-q", service).stdout.strip())

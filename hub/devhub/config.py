@@ -72,12 +72,9 @@ def egress_key(settings: Settings) -> str:
     directory is a volume shared with the egress service only; "" (with a warning) without it."""
     if not settings.egress.enabled:
         return ""
-    directory = Path(settings.egress_key_file).parent
-    if not directory.is_dir():
-        log.warning("Egress proxy disabled: %s does not exist (mount the volume shared with the egress "
-                    "service there, or set EGRESS=off)", directory)
-        return ""
-    return secrets.read_or_create(settings.egress_key_file)
+    key = secrets.read_or_create_shared(settings.egress_key_file, log, "Egress proxy disabled",
+                                        "mount the volume shared with the egress service there, or set EGRESS=off")
+    return key or ""
 
 
 def override_dirs(settings: Settings, config_file: str | os.PathLike | None) -> list[Path]:

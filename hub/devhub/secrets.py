@@ -62,6 +62,18 @@ def read_or_create(path: Path | str) -> str:
     return value
 
 
+def read_or_create_shared(path: Path | str, log, disabled: str, fix: str) -> str | None:
+    """A secret whose directory is a volume shared with one other service (the SSH gateway, the egress
+    proxy): read_or_create(path), or None with a warning "<disabled>: <dir> does not exist (<fix>)"
+    when the volume is not mounted (nothing could hand the secret to that service)."""
+    directory = Path(path).parent
+    if not directory.is_dir():
+        if log is not None:
+            log.warning("%s: %s does not exist (%s)", disabled, directory, fix)
+        return None
+    return read_or_create(path)
+
+
 def _read(path: Path) -> str:
     st = os.lstat(path)  # FileNotFoundError propagates: "create it"
     if not stat.S_ISREG(st.st_mode):

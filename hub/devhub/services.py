@@ -4,7 +4,6 @@ gateway's API identity (unless SSH_GATEWAY=0)."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from . import secrets
 from .settings import Settings
@@ -46,18 +45,11 @@ def ssh_gateway(settings: Settings, log=None) -> tuple[list[dict], list[dict]]:
     warning (nothing could hand the token to the gateway)."""
     if not settings.ssh_gateway:
         return [], []
-    directory = Path(settings.ssh_gateway_token_file).parent
-    if not directory.is_dir():
-        if log is not None:
-            log.warning(
-                "SSH gateway disabled: %s does not exist (mount the volume shared with the gateway there, "
-                "or set SSH_GATEWAY_TOKEN_FILE; SSH_GATEWAY=0 silences this)", directory,
-            )
+    token = secrets.read_or_create_shared(
+        settings.ssh_gateway_token_file, log, "SSH gateway disabled",
+        "mount the volume shared with the gateway there, or set SSH_GATEWAY_TOKEN_FILE; SSH_GATEWAY=0 silences this")
+    if token is None:
         return [], []
-    service = {
-        "name": SSH_GATEWAY,
-        "api_token": secrets.read_or_create(settings.ssh_gateway_token_file),
-        "display": False,
-    }
+    service = {"name": SSH_GATEWAY, "api_token": token, "display": False}
     role = {"name": SSH_GATEWAY, "scopes": list(SSH_GATEWAY_SCOPES), "services": [SSH_GATEWAY]}
     return [service], [role]

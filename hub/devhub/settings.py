@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -381,11 +382,9 @@ def _extra_ca(env: Mapping[str, str]) -> str:
         return ""
     if len(text) > MAX_EXTRA_CA_BYTES:
         raise _error(var, path, f"{len(text)} bytes; at most {MAX_EXTRA_CA_BYTES} (give the extra CA alone, not a whole bundle)")
-    import ssl
-
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise _error(var, path, "expected PEM CA certificates (no PEM certificate)")
     try:
-        if "-----BEGIN CERTIFICATE-----" not in text:
-            raise ssl.SSLError("no PEM certificate")
         ssl.create_default_context(cadata=text)
     except ssl.SSLError as exc:
         raise _error(var, path, f"expected PEM CA certificates ({exc.args[-1]})") from None

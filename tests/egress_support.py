@@ -3,6 +3,7 @@ stack: for tests of what the stack does not exercise (chaining to a company prox
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from pathlib import Path
@@ -85,8 +86,6 @@ class EgressLab:
 
 def log_lines(container) -> list[dict]:
     """The JSON access-log lines of an egress proxy."""
-    import json
-
     lines = []
     for line in container.logs(stdout=True, stderr=False).decode(errors="replace").splitlines():
         if line.startswith("{"):

@@ -73,7 +73,7 @@ def run(spawns: int = 20) -> dict:
         headers = {"Authorization": f"token {token}"}
         through, direct = requests.Session(), requests.Session()
         through.verify, through.trust_env = False, False
-        via = request_times(through, f"{stack.url}/user/alice/api/status", 300, headers=headers)
+        via = request_times(through, f"{stack.server_url('alice')}/api/status", 300, headers=headers)
         straight = request_times(direct, f"http://{ip}:8888/user/alice/api/status", 300, headers=headers)
 
         # ssh to a stopped server (the gateway starts it) and to a running one.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests drive from the host when their commands are missing:
-# OpenSSH client (ssh, scp, sftp, ssh-keygen), rsync, tmux, debootstrap, chromium (browser tests).
+# OpenSSH client (ssh, scp, sftp, ssh-keygen), rsync, tmux, debootstrap, chromium (browser tests), and
+# libnss-myhostname so that programs resolve users' origins (alice.devhub.localhost) to loopback.
 set -euo pipefail
 declare -A package_of=([ssh]=openssh-client [scp]=openssh-client [sftp]=openssh-client
     [ssh-keygen]=openssh-client [rsync]=rsync [tmux]=tmux [debootstrap]=debootstrap
@@ -9,6 +10,7 @@ missing=()
 for cmd in "${!package_of[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${package_of[$cmd]}")
 done
+getent hosts alice.devhub.localhost >/dev/null 2>&1 || missing+=(libnss-myhostname)
 python3 -m venv --help >/dev/null 2>&1 && python3 -c "import ensurepip" 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -29,4 +29,4 @@ export BIND_ADDRESS="${BIND_ADDRESS:-$(setting BIND_ADDRESS 0.0.0.0)}" SSH_BIND_
 persist_computed DOCKER_GID COMPOSE_PROFILES DEMO_IDP_UPSTREAM BIND_ADDRESS SSH_BIND_ADDRESS EGRESS_HOST_ADDRESSES
 docker compose up --detach --wait --wait-timeout "${UP_TIMEOUT:-180}" "$@"
 port="$(setting HTTPS_PORT 443)"
-echo "up: devhub is running at https://$(setting SERVER_NAME localhost)$([ "$port" = 443 ] || echo ":$port")/" >&2
+echo "up: devhub is running at https://$(setting SERVER_NAME devhub.localhost)$([ "$port" = 443 ] || echo ":$port")/" >&2

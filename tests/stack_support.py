@@ -32,9 +32,15 @@ class Stack:
     project: str = "devhubtest"
     overlay: str = "tests/stack/compose.test.yml"
 
+    host: str = "devhub.localhost"  # compose's default SERVER_NAME; users' servers are on <user>.<host>
+
     @property
     def url(self) -> str:
-        return f"https://localhost:{self.https_port}"
+        return f"https://{self.host}:{self.https_port}"
+
+    def server_url(self, user: str) -> str:
+        """The base URL of a user's server, on its own origin (SERVER_ROUTING=subdomain)."""
+        return f"https://{user}.{self.host}:{self.https_port}/user/{user}"
 
     def compose(self, *args: str, check: bool = True, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
         """`docker compose ...` on this stack; `env`: extra compose variables for this call only."""
@@ -72,8 +78,8 @@ class Stack:
         assert "/demo-idp/oauth2/authorize" in page.url, page.url
         done = session.post(page.url, data={"sub": user}, timeout=120)
         # Logged in: the hub's pages, or already the user's server (the hub spawns it after login).
-        assert done.status_code == 200 and ("/hub/" in done.url or f"/user/{user}/" in done.url), (done.status_code, done.url)
-        assert self.url.split("//")[1] in done.url and "/hub/login" not in done.url
+        assert done.status_code == 200 and (done.url.startswith(f"{self.url}/hub/") or done.url.startswith(self.server_url(user))), (done.status_code, done.url)
+        assert "/hub/login" not in done.url
         return HubSession(self, user, session)
 
 
@@ -137,14 +143,14 @@ def kernel_execute(ws, code: str, timeout: float = 60) -> str:
 
 
 def kernel_socket(stack: Stack, token: str, user: str, kernel_id: str) -> websocket.WebSocket:
-    url = f"wss://localhost:{stack.https_port}/user/{user}/api/kernels/{kernel_id}/channels"
+    url = stack.server_url(user).replace("https://", "wss://", 1) + f"/api/kernels/{kernel_id}/channels"
     return websocket.create_connection(url, header=[f"Authorization: token {token}"],
                                        sslopt={"cert_reqs": ssl.CERT_NONE}, timeout=60)
 
 
 def run_in_new_kernel(stack: Stack, token: str, user: str, code: str, timeout: float = 120) -> str:
     """Start a fresh kernel in the user's running server (its Jupyter API), run code, shut it down."""
-    api = f"{stack.url}/user/{user}/api/kernels"
+    api = f"{stack.server_url(user)}/api/kernels"
     headers = {"Authorization": f"token {token}"}
     kernel = requests.post(api, headers=headers, json={}, verify=False, timeout=60)
     assert kernel.status_code == 201, kernel.text

@@ -33,6 +33,7 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
     c.JupyterHub.cookie_secret_file = str(hub_secrets.cookie_secret_file)
     # The URL users open: cookies get Secure from it (https), whatever the proxies in between say.
     c.JupyterHub.public_url = settings.public_url + "/"
+    routing(c, settings)
     c.JupyterHub.cleanup_servers = False  # user servers survive hub restarts and upgrades
     c.JupyterHub.cleanup_proxy = False
     c.ConfigurableHTTPProxy.should_start = False
@@ -65,6 +66,18 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
     c.JupyterHub.load_roles = roles + gateway_roles + [ssh_handlers.USER_ROLE]
 
     load_overrides(c, settings, config_file)
+
+
+def routing(c, settings: Settings) -> None:
+    """Per-user origins (https://alice.<host>/) unless the operator opted in to path routing: on one
+    shared origin, a user's own page served from their server is script on the hub's origin."""
+    if settings.subdomains:
+        c.JupyterHub.subdomain_host = settings.public_url
+        return
+    log.warning(
+        "SERVER_ROUTING=path: every user's server shares the hub's origin %s, so a page a user serves "
+        "from their own server can act as anyone who opens it (JupyterHub's security docs). Use "
+        "SERVER_ROUTING=subdomain with wildcard DNS and a wildcard certificate.", settings.public_url)
 
 
 def egress_key(settings: Settings) -> str:

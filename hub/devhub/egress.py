@@ -83,7 +83,7 @@ class Policy:
     mode: str = "proxy"
     allow: tuple[str, ...] = DEFAULT_ALLOW  # ("*",) for any public host
     upstream: Upstream | None = None
-    deny_domains: tuple[str, ...] = ()  # e.g. the deployment's own public name
+    deny_domains: tuple[str, ...] = ()  # e.g. .<public name>: it and its subdomains
     deny_networks: tuple[str, ...] = ()  # EGRESS_DENY and the host's own addresses (make up)
 
     @property
@@ -169,7 +169,8 @@ def load(env: Mapping[str, str], public_host: str = "") -> Policy:
     if mode not in MODES:
         raise EgressError(f"EGRESS={mode!r} is invalid: expected proxy (users reach the internet through the "
                           "egress proxy) or off (no internet access for user servers)")
-    deny = (public_host.lower(),) if public_host and DOMAIN.fullmatch(public_host.lower()) else ()
+    # The deployment itself and every user server's origin (alice.<host>) are not the internet.
+    deny = ("." + public_host.lower(),) if public_host and DOMAIN.fullmatch(public_host.lower()) else ()
     return Policy(
         mode=mode,
         allow=parse_allow(env.get("EGRESS_ALLOW", "")),

@@ -2,6 +2,8 @@
 
     python -m devhub.proxy [configurable-http-proxy options...]
 
+SERVER_ROUTING (subdomain, the default, or path) must match the hub's: it decides --host-routing.
+
 CONFIGPROXY_AUTH_TOKEN is taken from the environment when set, else read from (or, when the proxy
 starts before the hub, created in) PROXY_AUTH_TOKEN_FILE (default /srv/proxy-secret/auth_token, a
 volume shared with the hub only). The token is passed through the environment, never argv.
@@ -27,6 +29,13 @@ DEFAULT_ARGS = [
 ]
 
 
+def default_args(env=os.environ) -> list[str]:
+    """DEFAULT_ARGS, routing on the Host header too unless SERVER_ROUTING=path (the hub's routes are
+    then "alice.<host>/user/alice/")."""
+    routing = env.get("SERVER_ROUTING", "").strip() or "subdomain"
+    return DEFAULT_ARGS + ([] if routing == "path" else ["--host-routing"])
+
+
 def main(args: list[str]) -> None:
     token = os.environ.get("CONFIGPROXY_AUTH_TOKEN", "").strip()
     if not token:
@@ -38,7 +47,7 @@ def main(args: list[str]) -> None:
             sys.exit(2)
     env = dict(os.environ, CONFIGPROXY_AUTH_TOKEN=token)
     chp = shutil.which("configurable-http-proxy") or "configurable-http-proxy"
-    os.execvpe(chp, [chp, *(args or DEFAULT_ARGS)], env)
+    os.execvpe(chp, [chp, *(args or default_args())], env)
 
 
 if __name__ == "__main__":

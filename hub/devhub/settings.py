@@ -19,6 +19,9 @@ from . import egress
 
 PROVIDERS = ("github", "gitlab", "oidc", "demo")
 ON_USER_DELETE = ("remove", "archive", "keep")
+# subdomain: each user's server on its own origin (https://alice.<host>/), the only safe default;
+# path: every server under the hub's origin (https://<host>/user/alice/), an explicit opt-in.
+SERVER_ROUTING = ("subdomain", "path")
 # Docker object names: what `docker volume/network create` accept.
 DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 # Docker memory sizes: 512m, 8G, 1073741824 (bytes).
@@ -44,7 +47,8 @@ class Profile:
 
 @dataclass(frozen=True)
 class Settings:
-    public_url: str = "https://localhost"
+    public_url: str = "https://devhub.localhost"
+    server_routing: str = "subdomain"
     auth_provider: str = "demo"
     oauth_client_id: str = ""
     oauth_client_secret: str = field(default="", repr=False)
@@ -92,6 +96,10 @@ class Settings:
     @property
     def is_demo(self) -> bool:
         return self.auth_provider == "demo"
+
+    @property
+    def subdomains(self) -> bool:
+        return self.server_routing == "subdomain"
 
     @property
     def gpus_per_server(self) -> int:
@@ -260,7 +268,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting from `env` (default: the process environment)."""
     env = os.environ if env is None else env
 
-    public_url = _url(env, "PUBLIC_URL", "https://localhost")
+    public_url = _url(env, "PUBLIC_URL", "https://devhub.localhost")
+    server_routing = _server_routing(env, urlsplit(public_url).hostname or "")
     provider = _choice(env, "AUTH_PROVIDER", "demo", PROVIDERS)
     client_id = env.get("OAUTH_CLIENT_ID", "").strip()
     client_secret = env.get("OAUTH_CLIENT_SECRET", "").strip()
@@ -309,6 +318,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     parts = urlsplit(public_url)
     return Settings(
         public_url=public_url,
+        server_routing=server_routing,
         auth_provider=provider,
         oauth_client_id=client_id,
         oauth_client_secret=client_secret,
@@ -354,6 +364,16 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         egress_key_file=_abs_path(env, "EGRESS_KEY_FILE", "/srv/egress-secret/egress_key"),
         user_extra_ca=_extra_ca(env),
     )
+
+
+def _server_routing(env: Mapping[str, str], public_host: str) -> str:
+    routing = _choice(env, "SERVER_ROUTING", "subdomain", SERVER_ROUTING)
+    if routing == "subdomain" and (not re.search(r"[A-Za-z]", public_host) or ":" in public_host):
+        raise SettingsError(
+            f"SERVER_ROUTING=subdomain needs PUBLIC_URL with a DNS name (users' servers are at "
+            f"https://<user>.<name>/), not the address {public_host!r}: use a name with wildcard DNS and "
+            "a wildcard certificate, or opt in to the unsafe SERVER_ROUTING=path")
+    return routing
 
 
 def _egress(env: Mapping[str, str], public_host: str) -> egress.Policy:

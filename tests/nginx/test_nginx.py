@@ -344,7 +344,7 @@ def test_certificate_persists_on_the_volume_and_follows_server_name(resources, n
     cert = peer_certificate(host_port(third, "8443/tcp"))
     assert cert.fingerprint(hashes.SHA256()) != fingerprint
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert "devhub.example.org" in san.get_values_for_type(x509.DNSName)
+    assert {"devhub.example.org", "*.devhub.example.org"} <= set(san.get_values_for_type(x509.DNSName))
 
 
 def test_mounted_certificate_is_used(resources, nginx_image, tmp_path):
@@ -437,6 +437,26 @@ def test_demo_idp_proxied_when_configured(resources, stack, nginx_image, tmp_pat
     assert seen["path"] == "/.well-known/openid-configuration?a=1"  # the /demo-idp prefix is stripped
     assert seen["headers"]["x-forwarded-proto"] == "https"
     assert front.get("/hub/").status_code == 502  # the (absent) proxy is still the default route
+
+
+def test_users_origins_under_a_localhost_name(resources, stack, nginx_image, tmp_path):
+    """SERVER_NAME=devhub.localhost (compose's default): the certificate covers users' own origins,
+    https://localhost/ leads to the stack's name, and no upstream can widen a service worker's scope."""
+    container = start_nginx(resources, nginx_image, network=stack.network.name,
+                            environment={"UPSTREAM": f"{stack.upstream_name}:8000", "SERVER_NAME": "devhub.localhost"})
+    cert_file = served_cert_file(container, tmp_path)
+    port = host_port(container, "8443/tcp")
+    context = ssl.create_default_context(cafile=str(cert_file))
+    for name in ("devhub.localhost", "alice.devhub.localhost"):  # verified the way browsers do
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30), server_hostname=name) as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    front = Front(container, cert_file)
+    moved = front.get("/hub/login?next=%2F", allow_redirects=False)  # Host: localhost
+    assert (moved.status_code, moved.headers["Location"]) == (301, "https://devhub.localhost/hub/login?next=%2F")
+    served = wait_until(lambda: (r := front.get("/service-worker/sw.js", headers={"Host": "alice.devhub.localhost"})).ok and r,
+                        30, what="the upstream through nginx")
+    assert served.json()["headers"]["host"] == "alice.devhub.localhost"
+    assert "service-worker-allowed" not in {k.lower() for k in served.headers}
 
 
 def test_websocket_upgrade_and_echo(front):

@@ -1,7 +1,8 @@
 """Stand-in for configurable-http-proxy behind devhub/nginx in the tests (standard library only,
 Python 3.9+; run inside a container with `python3 -c <this file> PORT`).
 
-- GET/HEAD/other: 200 with JSON {method, path, headers} of the request as it arrived here.
+- GET/HEAD/other: 200 with JSON {method, path, headers} of the request as it arrived here; a path
+  under /service-worker/ also answers `Service-Worker-Allowed: /` (what a hostile user server could).
 - POST/PUT: streams the body (Content-Length or chunked) without keeping it, answers
   {received: byte count, sha256: digest, ...}.
 - GET with `Upgrade: websocket`: completes the RFC 6455 handshake, sends the request info as a
@@ -67,6 +68,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        if self.path.startswith("/service-worker/"):
+            self.send_header("Service-Worker-Allowed", "/")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)

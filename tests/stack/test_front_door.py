@@ -37,7 +37,7 @@ def test_100mb_upload_through_nginx_to_the_users_server(stack, alice_token):
 
     # The Jupyter contents API takes base64 in JSON; the raw bytes go to a file through a terminal-less
     # path: the server's upload endpoint used by JupyterLab (chunked contents PUT) for large files.
-    url = f"{stack.url}/user/alice/api/contents/upload.bin"
+    url = f"{stack.server_url('alice')}/api/contents/upload.bin"
     headers = {"Authorization": f"token {alice_token}"}
     chunk_size = 25 * 1024 * 1024
     data = b"".join(body())
@@ -61,7 +61,7 @@ def test_every_login_cookie_is_secure_and_http_only(stack, alice):
     """Cookies of the hub and of the user's server never travel over plain HTTP (JupyterHub sets
     Secure only when it sees https: X-Forwarded-Proto must reach it as nginx sent it)."""
     start_server(stack, alice.token(), "alice")
-    lab = alice.session.get(f"{stack.url}/user/alice/lab", timeout=60)  # OAuth with the hub sets the server's cookie
+    lab = alice.session.get(f"{stack.server_url('alice')}/lab", timeout=60)  # OAuth with the hub sets the server's cookie
     assert lab.status_code == 200 and "/user/alice/lab" in lab.url
     cookies = {c.name: c for c in alice.session.cookies}
     for name in ("jupyterhub-hub-login", "jupyterhub-session-id", "jupyterhub-user-alice"):

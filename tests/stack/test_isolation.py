@@ -9,7 +9,7 @@ from support import exec_out, health, wait_until
 
 
 def contents(stack, token, user, path, method="GET", **kwargs):
-    return requests.request(method, f"{stack.url}/user/{user}/api/contents/{path}",
+    return requests.request(method, f"{stack.server_url(user)}/api/contents/{path}",
                             headers={"Authorization": f"token {token}"}, verify=False, timeout=60, **kwargs)
 
 
@@ -29,7 +29,7 @@ def test_two_users_spawn_at_once_and_stay_apart(stack, alice, bob, alice_token, 
     assert contents(stack, bob_token, "bob", "alice-notes.txt").status_code == 404
     # bob's token and bob's browser cookie do not open alice's server.
     assert contents(stack, bob_token, "alice", "alice-notes.txt").status_code in (403, 404)
-    as_bob = bob.session.get(f"{stack.url}/user/alice/api/contents/alice-notes.txt", timeout=30, allow_redirects=True)
+    as_bob = bob.session.get(f"{stack.server_url('alice')}/api/contents/alice-notes.txt", timeout=30, allow_redirects=True)
     assert as_bob.status_code in (403, 404) and "alice's secret" not in as_bob.text
 
     alice_box, bob_box = user_container(docker_client, "alice"), user_container(docker_client, "bob")

@@ -47,7 +47,7 @@ def test_make_up_then_plain_compose_status_and_make_down(clone, docker_client):
     ports = {"HTTPS_PORT": str(free_port()), "HTTP_PORT": str(free_port()), "SSH_PORT": str(free_port())}
     up = run(["make", "up"], clone, env={**clean_env(), **ports, "DEMO_EXTRA_USERS": USER})
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-    assert "devhub is running at https://localhost:" in up.stderr
+    assert "devhub is running at https://devhub.localhost:" in up.stderr
 
     # Plain compose in the checkout, with no variables set: what make up computed is in .env.
     ps = run(["docker", "compose", "ps", "--format", "{{.Service}} {{.State}}"], clone)

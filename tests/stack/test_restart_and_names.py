@@ -15,11 +15,11 @@ def test_hub_restart_keeps_server_kernel_and_login(stack, alice, alice_token, do
     start_server(stack, alice_token, "alice")
     before = user_container(docker_client, "alice").id
     # Open her server in the "browser" (OAuth with the hub sets the server's own cookie).
-    lab = alice.session.get(f"{stack.url}/user/alice/lab", timeout=60)
+    lab = alice.session.get(f"{stack.server_url('alice')}/lab", timeout=60)
     assert lab.status_code == 200 and "/user/alice/lab" in lab.url
-    assert alice.session.get(f"{stack.url}/user/alice/api/status", timeout=30).status_code == 200
+    assert alice.session.get(f"{stack.server_url('alice')}/api/status", timeout=30).status_code == 200
     headers = {"Authorization": f"token {alice_token}"}
-    kernel = alice.session.post(f"{stack.url}/user/alice/api/kernels", headers=headers, json={}, timeout=60).json()
+    kernel = alice.session.post(f"{stack.server_url('alice')}/api/kernels", headers=headers, json={}, timeout=60).json()
     ws = kernel_socket(stack, alice_token, "alice", kernel["id"])
     assert kernel_execute(ws, "x = 41; print('ready')").strip() == "ready"
 
@@ -37,7 +37,7 @@ def test_hub_restart_keeps_server_kernel_and_login(stack, alice, alice_token, do
     # Her browser session is still good: no new login for the hub or her server.
     home = alice.session.get(f"{stack.url}/hub/home", timeout=30)
     assert home.status_code == 200 and "/hub/login" not in home.url
-    status = alice.session.get(f"{stack.url}/user/alice/api/status", timeout=30)
+    status = alice.session.get(f"{stack.server_url('alice')}/api/status", timeout=30)
     assert status.status_code == 200, status.url
 
 

@@ -138,7 +138,7 @@ def test_wrong_proxy_credentials_are_refused(alice_ssh):
 
 def test_tensorboard_opens_at_the_users_own_url_only(stack, alice, bob, alice_token):
     start_server(stack, alice_token, "alice")
-    url = f"{stack.url}/user/alice/tensorboard/"
+    url = f"{stack.server_url('alice')}/tensorboard/"
     page = wait_until(lambda: (r := alice.session.get(url, timeout=150)).status_code == 200 and r, 240,
                       interval=1, what="TensorBoard to answer")
     assert "<title>TensorBoard</title>" in page.text or "tf-tensorboard" in page.text, page.text[:500]
@@ -161,9 +161,9 @@ def test_a_served_model_is_reached_through_ssh_tunnel_and_server_proxy(stack, al
     finally:
         tunnel.terminate()
         tunnel.wait(10)
-    via_proxy = alice.session.get(f"{stack.url}/user/alice/proxy/5000/", timeout=60)
+    via_proxy = alice.session.get(f"{stack.server_url('alice')}/proxy/5000/", timeout=60)
     assert via_proxy.status_code == 200 and via_proxy.text.strip() == "model-says-hello"
-    refused = bob.session.get(f"{stack.url}/user/alice/proxy/5000/", timeout=60)
+    refused = bob.session.get(f"{stack.server_url('alice')}/proxy/5000/", timeout=60)
     assert refused.status_code == 403 and "model-says-hello" not in refused.text
     alice_ssh.run("pkill -f 'http.server 5000'")
 

@@ -116,3 +116,16 @@ def test_public_url_makes_cookies_secure_behind_the_proxies(tmp_path):
     devhub_config.configure(c, load({"DATA_DIR": str(tmp_path / "data"), "PROXY_AUTH_TOKEN_FILE": str(tmp_path / "t"),
                                      "PUBLIC_URL": "https://devhub.example.com:8443"}))
     assert c.JupyterHub.public_url == "https://devhub.example.com:8443/"
+
+
+def test_each_users_server_gets_its_own_origin_by_default(tmp_path, caplog):
+    c, _ = configured(tmp_path, PUBLIC_URL="https://devhub.example.com:8443")
+    # JupyterHub then serves alice at https://alice.devhub.example.com:8443/user/alice/.
+    assert c.JupyterHub.subdomain_host == "https://devhub.example.com:8443"
+    assert "SERVER_ROUTING=path" not in caplog.text
+
+
+def test_path_routing_is_opt_in_with_a_warning(tmp_path, caplog):
+    c, _ = configured(tmp_path / "p", PUBLIC_URL="https://10.1.2.3", SERVER_ROUTING="path")
+    assert "subdomain_host" not in c.JupyterHub
+    assert "SERVER_ROUTING=path: every user's server shares the hub's origin https://10.1.2.3" in caplog.text

@@ -71,7 +71,7 @@ def test_squid_config_order_blocks_internal_before_allowlist():
     assert rules.index("http_access deny blocked_dst") < rules.index("http_access deny !allowed_domains")
     assert rules[-1] == "http_access deny all"
     assert "169.254.0.0/16" in conf and "172.16.0.0/12" in conf and "127.0.0.0/8" in conf and "fc00::/7" in conf
-    assert "acl devhub_self dstdomain devhub.example.com" in conf
+    assert "acl devhub_self dstdomain .devhub.example.com" in conf  # and users' origins below it
     assert "auth_param basic program /helper /k" in conf
     assert "never_direct" not in conf
 

@@ -44,6 +44,14 @@ def test_proxy_first_creates_token_hub_reads_it(tmp_path):
     assert os.stat(token_file).st_mode & 0o777 == 0o600
 
 
+def test_proxy_routes_on_host_unless_path_routing(tmp_path):
+    token_file = str(tmp_path / "auth_token")
+    subdomains = run_proxy(tmp_path, PROXY_AUTH_TOKEN_FILE=token_file)
+    path = run_proxy(tmp_path, PROXY_AUTH_TOKEN_FILE=token_file, SERVER_ROUTING="path")
+    assert subdomains.stdout.rstrip().endswith("--no-x-forward --host-routing"), subdomains.stdout
+    assert path.returncode == 0 and "--host-routing" not in path.stdout and "--no-x-forward" in path.stdout
+
+
 def test_proxy_refuses_bad_token_file(tmp_path):
     token_file = tmp_path / "auth_token"
     token_file.write_text("x")

@@ -11,10 +11,11 @@ REAL = {"AUTH_PROVIDER": "github", "OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET
 
 def test_defaults():
     s = load({})
-    assert s.public_url == "https://localhost"
+    assert s.public_url == "https://devhub.localhost"
+    assert s.server_routing == "subdomain" and s.subdomains
     assert s.auth_provider == "demo"
     assert s.demo_oidc_url == "http://oidc:8080"
-    assert s.demo_oidc_public_url == "https://localhost/demo-idp"
+    assert s.demo_oidc_public_url == "https://devhub.localhost/demo-idp"
     assert s.user_image == "devhub/dev-gpu:latest"
     assert (s.user_mem_limit, s.user_cpu_limit, s.user_pids_limit, s.user_shm_size) == ("8G", 2.0, 1024, "1G")
     assert (s.gpu_mode, s.gpu_devices, s.profiles) == ("none", (), ())
@@ -23,6 +24,11 @@ def test_defaults():
     assert (s.on_user_delete, s.idle_cull_timeout, s.spawn_timeout) == ("remove", 3600, 120)
     assert (s.hub_connect_host, s.proxy_api_url, s.ssh_port) == ("hub", "http://proxy:8001", 2222)
     assert s.data_dir == "/srv/jupyterhub"
+
+
+def test_path_routing_is_an_opt_in_that_allows_addresses():
+    s = load({"PUBLIC_URL": "https://10.0.0.5", "SERVER_ROUTING": "path"})
+    assert (s.server_routing, s.subdomains) == ("path", False)
 
 
 def test_demo_public_url_follows_public_url():
@@ -46,6 +52,9 @@ def test_settings_are_frozen_and_secret_not_in_repr():
         ({"AUTH_PROVIDER": "gitlab", "OAUTH_CLIENT_ID": "x"}, ["OAUTH_CLIENT_SECRET"], "required"),
         ({**REAL, "AUTH_PROVIDER": "oidc"}, ["OIDC_AUTHORIZE_URL"], "required"),
         ({"PUBLIC_URL": "localhost"}, ["PUBLIC_URL", "'localhost'"], "http"),
+        ({"SERVER_ROUTING": "both"}, ["SERVER_ROUTING", "'both'"], "subdomain|path"),
+        ({"PUBLIC_URL": "https://10.0.0.5"}, ["SERVER_ROUTING=subdomain", "'10.0.0.5'"], "SERVER_ROUTING=path"),
+        ({"PUBLIC_URL": "https://[::1]:8443"}, ["SERVER_ROUTING=subdomain", "'::1'"], "wildcard DNS"),
         ({"GPU_MODE": "some"}, ["GPU_MODE", "'some'"], "none, all"),
         ({"GPU_MODE": "0"}, ["GPU_MODE", "'0'"], "> 0"),
         ({"GPU_MODE": "2", "GPU_DEVICES": "0"}, ["GPU_DEVICES", "'0'"], "lists 1"),

@@ -112,6 +112,8 @@ class Hub:
             "SSH_GATEWAY_CLIENT_KEY_FILE": str(tmp / "sshgw-state" / "gateway_client_key.pub"),
             "SSH_MAX_KEYS_PER_USER": "3",
             "PUBLIC_URL": "https://dev.example.org",
+            # Reached here over plain http at 127.0.0.1, not at per-user origins under PUBLIC_URL.
+            "SERVER_ROUTING": "path",
             "SSH_PORT": "2022",
             "IDLE_CULL_TIMEOUT": "0",
             "TEST_HUB_PORT": str(self.port),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import keys
 from .config import ConfigError, Settings, from_env
+from .limits import raise_open_files_limit
 from .router import Router, StaticRouter
 from .server import Gateway
 
@@ -20,17 +21,19 @@ def make_router(settings: Settings) -> Router:
         return StaticRouter(settings.static_config)
     from .hub_router import HubRouter
 
-    return HubRouter(settings.hub_api_url, settings.hub_api_token, start_timeout=settings.start_timeout)
+    return HubRouter(settings.hub_api_url, settings.hub_api_token, start_timeout=settings.start_timeout,
+                     max_requests=settings.hub_max_requests)
 
 
 async def serve(settings: Settings) -> None:
+    soft, hard = raise_open_files_limit()
     host_key = keys.host_key(settings.state_dir)
     client_key = keys.client_key(settings.state_dir)
     gateway = Gateway(settings, make_router(settings), host_key, client_key)
     port = await gateway.start()
     logging.getLogger("devhub_gateway").info(
-        "listening on %s:%d; host key %s; client key (give to user containers): %s",
-        settings.listen or "*", port, host_key.get_fingerprint(), keys.public_line(client_key))
+        "listening on %s:%d; host key %s; client key (give to user containers): %s; open files limit %d (hard %d)",
+        settings.listen or "*", port, host_key.get_fingerprint(), keys.public_line(client_key), soft, hard)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -30,7 +30,16 @@ class Settings:
     user_auth_failures: int = 30     # failures per user within auth_window before slowing down
     fail_delay: float = 0.5          # every refused key answers after this long
     start_timeout: float = 300       # waiting for a user's server to start
-    login_timeout: float = 30        # handshake + authentication
+    login_timeout: float = 15        # TCP accept to authenticated: handshake + authentication
+    # Abuse limits (README "Limits"): what a flood or one user can hold at once.
+    max_preauth: int = 256                 # unauthenticated connections, all addresses
+    max_preauth_per_address: int = 20      # unauthenticated connections from one address (a NAT, a script)
+    max_channels_per_connection: int = 32  # open sessions + forwarded channels on one connection
+    max_channels_per_user: int = 64        # the same over all of one user's connections
+    max_channels: int = 1024               # the same over all users
+    channel_window: int = 1024 * 1024      # SSH window per channel (bytes buffered per direction)
+    hub_max_requests: int = 64             # concurrent short hub API calls (progress streams aside)
+    refusal_log_interval: float = 60       # repeats of a refusal per address: one summary line per interval
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -57,6 +66,32 @@ def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: flo
     if not lo <= value <= hi:
         raise ConfigError(f"{name}={value}: must be between {lo} and {hi}")
     return value
+
+
+_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2}
+
+
+def _size(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    """Bytes, optionally with a K or M suffix (binary: 512K = 524288)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    number, unit = raw.upper().rstrip("IB"), ""
+    if number and number[-1] in "KM":
+        number, unit = number[:-1], number[-1]
+    try:
+        value = int(number) * _UNITS[unit]
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: not a size (bytes, or with K or M: 512K, 1M)") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name}={raw}: must be between {lo // 1024}K and {hi // 1024 ** 2}M")
+    return value
+
+
+def _not_above(smaller: tuple[str, int], larger: tuple[str, int]) -> None:
+    if smaller[1] > larger[1]:
+        raise ConfigError(f"{smaller[0]}={smaller[1]} is larger than {larger[0]}={larger[1]}; "
+                          f"the first is a share of the second")
 
 
 def _bool(env: Mapping[str, str], name: str) -> bool:
@@ -87,8 +122,20 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         user_auth_failures=_int(env, "GATEWAY_USER_AUTH_FAILURES", 30, 1, 100000),
         fail_delay=_float(env, "GATEWAY_FAIL_DELAY", 0.5, 0, 10),
         start_timeout=_float(env, "GATEWAY_START_TIMEOUT", 300, 5, 3600),
-        login_timeout=_float(env, "GATEWAY_LOGIN_TIMEOUT", 30, 1, 600),
+        login_timeout=_float(env, "GATEWAY_LOGIN_TIMEOUT", 15, 1, 600),
+        max_preauth=_int(env, "GATEWAY_MAX_PREAUTH", 256, 1, 100000),
+        max_preauth_per_address=_int(env, "GATEWAY_MAX_PREAUTH_PER_ADDRESS", 20, 1, 100000),
+        max_channels_per_connection=_int(env, "GATEWAY_MAX_CHANNELS_PER_CONNECTION", 32, 1, 100000),
+        max_channels_per_user=_int(env, "GATEWAY_MAX_CHANNELS_PER_USER", 64, 1, 100000),
+        max_channels=_int(env, "GATEWAY_MAX_CHANNELS", 1024, 1, 1000000),
+        channel_window=_size(env, "GATEWAY_CHANNEL_WINDOW", 1024 * 1024, 64 * 1024, 16 * 1024 * 1024),
+        hub_max_requests=_int(env, "GATEWAY_HUB_MAX_REQUESTS", 64, 1, 10000),
+        refusal_log_interval=_float(env, "GATEWAY_REFUSAL_LOG_INTERVAL", 60, 1, 3600),
     )
+    _not_above(("GATEWAY_MAX_PREAUTH_PER_ADDRESS", s.max_preauth_per_address), ("GATEWAY_MAX_PREAUTH", s.max_preauth))
+    _not_above(("GATEWAY_MAX_CHANNELS_PER_CONNECTION", s.max_channels_per_connection),
+               ("GATEWAY_MAX_CHANNELS_PER_USER", s.max_channels_per_user))
+    _not_above(("GATEWAY_MAX_CHANNELS_PER_USER", s.max_channels_per_user), ("GATEWAY_MAX_CHANNELS", s.max_channels))
     if router == "static":
         path = env.get("GATEWAY_STATIC_CONFIG", "").strip()
         if not path:

@@ -10,8 +10,11 @@ Endpoints (``api`` is JUPYTERHUB_API_URL, e.g. ``http://hub:8081/hub/api``):
   (``progress``, ``message``, ``ready``, ``failed``)
 - ``POST {api}/users/{name}/activity``         standard: ``{"last_activity": iso, "servers": {"": {"last_activity": iso}}}``
 
-Plain blocking ``urllib`` run in worker threads keeps the image's dependencies to asyncssh alone;
-the gateway makes a handful of hub calls per SSH connection, never per packet.
+All calls are asynchronous (tornado's HTTP client, the one JupyterHub itself uses): no thread is
+held while the hub answers, so connections waiting for a slow server start never delay another
+user's key lookup. Short calls and progress streams use separate clients (each queues past its
+own connection cap), and a user has at most one start in flight: later connections for the same
+user wait on it and see its progress.
 """
 
 from __future__ import annotations
@@ -20,71 +23,74 @@ import asyncio
 import json
 import logging
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from datetime import datetime, timezone
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from .router import Progress, Route, RouteError, Router, report
 
 log = logging.getLogger("devhub_gateway.hub")
 
 
-class HubError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(f"HTTP {status}: {message}")
-        self.status = status
+class _Start:
+    """One in-flight server start: its task and the progress lines every waiter sees."""
+
+    def __init__(self):
+        self.messages: list[str] = []
+        self.listeners: list[Progress] = []
+        self.task: asyncio.Task | None = None
+
+    async def note(self, message: str) -> None:
+        self.messages.append(message)
+        for listener in list(self.listeners):
+            try:
+                await report(listener, message)
+            except Exception:  # noqa: BLE001 - one waiter's broken callback must not fail the start
+                log.debug("progress listener failed", exc_info=True)
 
 
 class HubRouter(Router):
-    def __init__(self, api_url: str, token: str, start_timeout: float = 300, request_timeout: float = 15):
+    def __init__(self, api_url: str, token: str, start_timeout: float = 300, request_timeout: float = 15,
+                 max_requests: int = 64, max_streams: int = 1000):
         self.api = api_url.rstrip("/")
         self.token = token
         self.start_timeout = start_timeout
         self.request_timeout = request_timeout
+        self.max_requests, self.max_streams = max_requests, max_streams
+        self._clients: tuple[asyncio.AbstractEventLoop, AsyncHTTPClient, AsyncHTTPClient] | None = None
+        self._starts: dict[str, _Start] = {}
 
-    # -- HTTP plumbing (blocking; always called through asyncio.to_thread) --
+    # -- HTTP plumbing --
+
+    def _http(self, stream: bool = False) -> AsyncHTTPClient:
+        """The client for short calls or for progress streams, made on (and bound to) the running loop."""
+        loop = asyncio.get_running_loop()
+        if self._clients is None or self._clients[0] is not loop:
+            self._clients = (loop, AsyncHTTPClient(force_instance=True, max_clients=self.max_requests),
+                             AsyncHTTPClient(force_instance=True, max_clients=self.max_streams))
+        return self._clients[2 if stream else 1]
 
     def _url(self, path: str, name: str) -> str:
         return f"{self.api}{path.format(name=urllib.parse.quote(name, safe=''))}"
 
-    def _request(self, method: str, path: str, name: str, body: dict | None = None) -> tuple[int, dict]:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self._url(path, name), data=data, method=method, headers={
-            "Authorization": f"token {self.token}", "Accept": "application/json",
-            **({"Content-Type": "application/json"} if data is not None else {})})
+    async def _call(self, method: str, path: str, name: str, body: dict | None = None) -> tuple[int, dict]:
+        headers = {"Authorization": f"token {self.token}", "Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        request = HTTPRequest(self._url(path, name), method=method, headers=headers,
+                              body=json.dumps(body) if body is not None else None,
+                              connect_timeout=self.request_timeout, request_timeout=self.request_timeout)
         try:
-            with urllib.request.urlopen(request, timeout=self.request_timeout) as response:
-                raw = response.read()
-                status = response.status
-        except urllib.error.HTTPError as exc:
-            raw, status = exc.read(), exc.code
+            response = await self._http().fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as exc:  # refused, DNS, timeouts (599)
+            raise RouteError(f"the hub cannot be reached ({exc})") from exc
+        raw = response.body or b""
         try:
             payload = json.loads(raw) if raw else {}
         except ValueError:
             payload = {"message": raw[:200].decode(errors="replace")}
-        return status, payload if isinstance(payload, dict) else {"value": payload}
-
-    async def _call(self, method: str, path: str, name: str, body: dict | None = None) -> tuple[int, dict]:
-        try:
-            return await asyncio.to_thread(self._request, method, path, name, body)
-        except OSError as exc:  # connection refused, timeouts, DNS
-            raise RouteError(f"the hub cannot be reached ({exc})") from exc
-
-    def _events(self, name: str, deadline: float):
-        """Blocking generator over the progress event stream's JSON events."""
-        request = urllib.request.Request(self._url("/users/{name}/server/progress", name), headers={
-            "Authorization": f"token {self.token}", "Accept": "text/event-stream"})
-        with urllib.request.urlopen(request, timeout=max(1.0, deadline - time.monotonic())) as response:
-            for raw in response:
-                line = raw.decode(errors="replace").strip()
-                if line.startswith("data:"):
-                    try:
-                        yield json.loads(line[5:].strip())
-                    except ValueError:
-                        continue
-                if time.monotonic() > deadline:
-                    return
+        return response.code, payload if isinstance(payload, dict) else {"value": payload}
 
     # -- Router --
 
@@ -117,16 +123,40 @@ class HubRouter(Router):
         current = await self._current_route(username)
         if current:
             return current
-        await report(progress, "your server is not running; starting it")
+        start = self._starts.get(username)
+        if start is None:
+            start = self._starts[username] = _Start()
+            start.task = asyncio.ensure_future(self._start(username, start))
+            start.task.add_done_callback(lambda task: self._start_done(username, start, task))
+        else:
+            log.info("start of %s already in flight; waiting on it", username)
+        missed = list(start.messages)  # taken with the subscription, before any await: nothing lost between
+        start.listeners.append(progress)
+        try:
+            for message in missed:
+                await report(progress, message)
+            # shield: a waiter that goes away (its client disconnected) leaves the start to the others
+            return await asyncio.shield(start.task)
+        finally:
+            start.listeners.remove(progress)
+
+    def _start_done(self, username: str, start: _Start, task: asyncio.Task) -> None:
+        if self._starts.get(username) is start:
+            self._starts.pop(username)
+        if not task.cancelled():
+            task.exception()  # retrieved here too: every waiter may have gone away
+
+    async def _start(self, username: str, start: _Start) -> Route:
+        await start.note("your server is not running; starting it")
         status, payload = await self._call("POST", "/users/{name}/server", username, {})
         message = str(payload.get("message", ""))
         if status not in (201, 202) and not (status == 400 and "already running" in message):
             if status == 400 and "pending" in message:
-                await report(progress, f"the hub says: {message}")
+                await start.note(f"the hub says: {message}")
             else:
                 raise RouteError(f"the hub could not start your server (HTTP {status}: {message or 'no reason given'})")
         deadline = time.monotonic() + self.start_timeout
-        await self._follow_progress(username, progress, deadline)
+        await self._follow_progress(username, start.note, deadline)
         while time.monotonic() < deadline:  # ready: the route appears once the hub records the container
             current = await self._current_route(username)
             if current:
@@ -135,27 +165,30 @@ class HubRouter(Router):
         raise RouteError(f"your server did not become ready within {self.start_timeout:.0f} s")
 
     async def _follow_progress(self, username: str, progress: Progress, deadline: float) -> None:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
+        """Relay the hub's progress events until `ready` (or the stream ends); `failed` raises."""
+        events: asyncio.Queue = asyncio.Queue()  # event dicts, then None when the stream ends
+        buffer = bytearray()
 
-        def pump() -> None:
-            try:
-                for event in self._events(username, deadline):
-                    loop.call_soon_threadsafe(queue.put_nowait, event)
-            except Exception as exc:  # noqa: BLE001 - reported to the waiting coroutine
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
-            loop.call_soon_threadsafe(queue.put_nowait, None)
+        def on_chunk(chunk: bytes) -> None:  # server-sent events: "data: {json}" lines
+            buffer.extend(chunk)
+            *lines, rest = bytes(buffer).split(b"\n")
+            buffer[:] = rest
+            for line in lines:
+                line = line.strip()
+                if line.startswith(b"data:"):
+                    try:
+                        events.put_nowait(json.loads(line[5:]))
+                    except ValueError:
+                        continue
 
-        worker = loop.run_in_executor(None, pump)
+        request = HTTPRequest(self._url("/users/{name}/server/progress", username),
+                              headers={"Authorization": f"token {self.token}", "Accept": "text/event-stream"},
+                              connect_timeout=self.request_timeout,
+                              request_timeout=max(1.0, deadline - time.monotonic()), streaming_callback=on_chunk)
+        stream = asyncio.ensure_future(self._http(stream=True).fetch(request, raise_error=False))
+        stream.add_done_callback(lambda _: events.put_nowait(None))
         try:
-            while True:
-                item = await asyncio.wait_for(queue.get(), max(0.1, deadline - time.monotonic()))
-                if item is None:
-                    return
-                if isinstance(item, Exception):
-                    if isinstance(item, urllib.error.HTTPError) and item.code in (400, 404):
-                        return  # no spawn pending (already ready); the route tells
-                    raise RouteError(f"lost the hub's progress stream ({item})")
+            while (item := await self._next(events, deadline)) is not None:
                 if not isinstance(item, dict):
                     continue
                 text = str(item.get("message") or "").strip()
@@ -167,10 +200,22 @@ class HubRouter(Router):
                     raise RouteError(f"your server failed to start: {item.get('message') or 'no reason given'}")
                 if item.get("ready"):
                     return
+        finally:
+            if not stream.done():
+                stream.cancel()
+        try:
+            response = stream.result()
+        except (OSError, HTTPClientError) as exc:
+            raise RouteError(f"lost the hub's progress stream ({exc})") from exc
+        if response.code not in (200, 400, 404):  # 400/404: no spawn pending (already ready); the route tells
+            raise RouteError(f"lost the hub's progress stream (HTTP {response.code})")
+
+    @staticmethod
+    async def _next(events: asyncio.Queue, deadline: float):
+        try:
+            return await asyncio.wait_for(events.get(), max(0.1, deadline - time.monotonic()))
         except asyncio.TimeoutError:
             raise RouteError("your server did not become ready in time") from None
-        finally:
-            worker.cancel()
 
     async def activity(self, username: str) -> None:
         now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
@@ -182,3 +227,12 @@ class HubRouter(Router):
             return
         if status >= 300:
             log.warning("activity for %s: HTTP %s %s", username, status, payload)
+
+    async def close(self) -> None:
+        for start in list(self._starts.values()):
+            if start.task:
+                start.task.cancel()
+        if self._clients:
+            for client in self._clients[1:]:
+                client.close()
+            self._clients = None

@@ -1,11 +1,13 @@
-"""Abuse limits: failed-auth rate limits per source address and per user, session caps, and
-constant timing for failed authentication (unknown users and wrong keys look the same).
+"""Abuse limits: failed-auth rate limits per source address and per user, capped slots (pre-auth
+connections per address, sessions and channels per user), constant timing for failed
+authentication (unknown users and wrong keys look the same), and the process's open-files limit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import resource
 import time
 from dataclasses import dataclass, field
 
@@ -61,25 +63,44 @@ class FailureLimiter:
 
 
 @dataclass
-class SessionCounter:
-    """Live authenticated connections per user, with a cap."""
+class Slots:
+    """Live holders per key (address, user) under a cap per key and, optionally, a cap on all keys.
 
-    cap: int = 10
+    Used for pre-auth connections per address, authenticated connections per user and open
+    channels per user: what a flood can hold at once is then bounded, whatever it sends.
+    """
+
+    cap: int
+    total_cap: int | None = None
     live: dict[str, int] = field(default_factory=dict)
+    total: int = 0
 
-    def try_acquire(self, user: str) -> bool:
-        if self.live.get(user, 0) >= self.cap:
+    def refusal(self, key: str) -> str | None:
+        """Which cap a new slot for `key` would exceed: "total", "key", or None when one is free."""
+        if self.total_cap is not None and self.total >= self.total_cap:
+            return "total"
+        if self.live.get(key, 0) >= self.cap:
+            return "key"
+        return None
+
+    def try_acquire(self, key: str) -> bool:
+        if self.refusal(key):
             return False
-        self.live[user] = self.live.get(user, 0) + 1
+        self.live[key] = self.live.get(key, 0) + 1
+        self.total += 1
         return True
 
-    def release(self, user: str) -> int:
-        left = self.live.get(user, 0) - 1
-        if left <= 0:
-            self.live.pop(user, None)
+    def release(self, key: str) -> int:
+        """Give one slot of `key` back; returns how many `key` still holds."""
+        held = self.live.get(key, 0)
+        if held <= 0:
             return 0
-        self.live[user] = left
-        return left
+        self.total -= 1
+        if held == 1:
+            del self.live[key]  # no entry per address ever seen: a flood of addresses leaves nothing behind
+            return 0
+        self.live[key] = held - 1
+        return held - 1
 
 
 async def pad_failure(started: float, floor: float) -> None:
@@ -88,3 +109,16 @@ async def pad_failure(started: float, floor: float) -> None:
     remaining = floor + random.uniform(0, floor / 10) - (time.monotonic() - started)
     if remaining > 0:
         await asyncio.sleep(remaining)
+
+
+def raise_open_files_limit() -> tuple[int, int]:
+    """Soft RLIMIT_NOFILE up to the hard limit (every connection holds one or two descriptors:
+    the client's socket and, once logged in, the upstream one). Returns the (soft, hard) in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return soft, hard

@@ -25,10 +25,17 @@ ENV_PASS = re.compile(r"^(LANG|LANGUAGE|LC_[A-Z_]+|TZ|COLORTERM)$")
 
 class RelayProcess(asyncssh.SSHServerProcess):
     """A server process that hands every subsystem (sftp included) to our handler instead of
-    asyncssh's built-in SFTP server. (Overrides two hooks of asyncssh's stream session.)"""
+    asyncssh's built-in SFTP server (overrides two hooks of asyncssh's stream session), and calls
+    `on_close` once its channel is gone (the gateway counts open channels)."""
 
-    def __init__(self, handler):
+    def __init__(self, handler, on_close=None):
         super().__init__(handler, None, MIN_SFTP_VERSION, False)
+        self._on_close = on_close
+
+    def connection_lost(self, exc) -> None:
+        super().connection_lost(exc)
+        if self._on_close:
+            self._on_close()
 
     def subsystem_requested(self, subsystem: str) -> bool:
         return True
@@ -41,6 +48,31 @@ class RelayProcess(asyncssh.SSHServerProcess):
         handler = self._session_factory(stdin, stdout, stderr)
         if inspect.isawaitable(handler):
             self._conn.create_task(handler, stdin.logger)
+
+
+class CountedForwarder(asyncssh.SSHForwarder):
+    """The client side of a forwarded channel, joined to its upstream channel; calls `on_close`
+    once the channel is gone."""
+
+    def __init__(self, peer: asyncssh.SSHForwarder, on_close):
+        super().__init__(peer)
+        self._on_close = on_close
+
+    def connection_lost(self, exc) -> None:
+        super().connection_lost(exc)
+        self._on_close()
+
+
+async def forward_tcp(upstream: asyncssh.SSHClientConnection, host: str, port: int, on_close) -> CountedForwarder:
+    """Open `host:port` from the user's container (a direct-tcpip channel upstream)."""
+    _, peer = await upstream.create_connection(asyncssh.SSHForwarder, host, port)
+    return CountedForwarder(peer, on_close)
+
+
+async def forward_unix(upstream: asyncssh.SSHClientConnection, path: str, on_close) -> CountedForwarder:
+    """Open the UNIX socket `path` in the user's container (direct-streamlocal upstream)."""
+    _, peer = await upstream.create_unix_connection(asyncssh.SSHForwarder, path)
+    return CountedForwarder(peer, on_close)
 
 
 @dataclass

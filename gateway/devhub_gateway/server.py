@@ -11,14 +11,14 @@ import time
 import uuid
 
 import asyncssh
-from asyncssh.constants import DISC_TOO_MANY_CONNECTIONS, OPEN_CONNECT_FAILED
+from asyncssh.constants import DISC_TOO_MANY_CONNECTIONS, OPEN_ADMINISTRATIVELY_PROHIBITED, OPEN_CONNECT_FAILED
 from asyncssh.packet import PacketDecodeError, SSHPacket
 
 from . import relay
 from .activity import ActivityReporter
-from .audit import Audit
+from .audit import Audit, RefusalLog
 from .config import Settings
-from .limits import FailureLimiter, SessionCounter, pad_failure
+from .limits import FailureLimiter, Slots, pad_failure
 from .router import Route, RouteError, Router
 
 log = logging.getLogger("devhub_gateway.server")
@@ -35,7 +35,6 @@ USER_SIG_ALGS = ["ssh-ed25519", "sk-ssh-ed25519@openssh.com", "ecdsa-sha2-nistp2
                  "ecdsa-sha2-nistp521", "sk-ecdsa-sha2-nistp256@openssh.com", "rsa-sha2-512", "rsa-sha2-256"]
 # Upstream (gateway -> container, loopback or a private network): fastest AEAD first.
 UPSTREAM_CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com"]
-WINDOW = 8 * 1024 * 1024
 MAX_KEY_TRIES = 6  # refused keys per connection before it is closed
 
 
@@ -79,7 +78,10 @@ class Gateway:
         self.audit = audit or Audit()
         self.addresses = FailureLimiter(settings.auth_failures, settings.auth_window, settings.auth_block)
         self.users = FailureLimiter(settings.user_auth_failures, settings.auth_window, settings.auth_block)
-        self.sessions = SessionCounter(settings.max_sessions_per_user)
+        self.sessions = Slots(settings.max_sessions_per_user)
+        self.preauth = Slots(settings.max_preauth_per_address, settings.max_preauth)
+        self.channels = Slots(settings.max_channels_per_user, settings.max_channels)
+        self.refused = RefusalLog(self.audit, settings.refusal_log_interval)
         self.activity = ActivityReporter(router, settings.activity_interval,
                                          on_report=lambda user: self.audit("activity", user=user))
         self.connections: set[GatewayConnection] = set()
@@ -90,8 +92,10 @@ class Gateway:
         self.acceptor = await asyncssh.create_server(
             lambda: GatewayConnection(self), s.listen or None, s.port,
             server_host_keys=[self.host_key], **algorithms(),
-            allow_pty=True, line_editor=False, encoding=None, window=WINDOW,
+            allow_pty=True, line_editor=False, encoding=None, window=s.channel_window,
             agent_forwarding=False, x11_forwarding=False,
+            # from the TCP accept (asyncssh starts the timer when it makes the connection object):
+            # a client that stalls in the handshake is cut off too, not only one slow to authenticate
             login_timeout=s.login_timeout, keepalive_interval=30, keepalive_count_max=4,
             server_version="devhub-sshgw", reuse_address=True)
         port = self.acceptor.sockets[0].getsockname()[1]
@@ -107,6 +111,7 @@ class Gateway:
             await self.acceptor.wait_closed()
         await self.activity.close()
         await self.router.close()
+        self.refused.close()
         self.audit("stopped")
 
     def upstream_options(self, route: Route) -> asyncssh.SSHClientConnectionOptions:
@@ -117,7 +122,7 @@ class Gateway:
         return asyncssh.SSHClientConnectionOptions(
             username=route.user, client_keys=[self.client_key], known_hosts=([host_key], [], []),
             agent_path=None, agent_forwarding=False, config=None, preferred_auth="publickey",
-            encryption_algs=UPSTREAM_CIPHERS, compression_algs=None, window=WINDOW,
+            encryption_algs=UPSTREAM_CIPHERS, compression_algs=None, window=self.settings.channel_window,
             connect_timeout=15, keepalive_interval=30, keepalive_count_max=4)
 
 
@@ -139,18 +144,42 @@ class GatewayConnection(asyncssh.SSHServer):
         self.progress: list[str] = []
         self.started = time.time()
         self.sessions = 0
+        self.preauth_slot = False
+        self.channels: set[object] = set()  # one token per open channel (see _channel_slot)
 
     # -- connection lifecycle --
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        """Called at the TCP accept, before asyncssh sends its banner: a refusal raised here closes
+        the socket without a byte of SSH (no key exchange for blocked or excess connections)."""
         self.conn = conn
         peer = conn.get_extra_info("peername") or ("?", 0)
         self.ip = str(peer[0])
         self.source = f"{peer[0]}:{peer[1]}"
+        if self.gw.addresses.blocked(self.ip):
+            self._drop("address blocked")
+        if not self.gw.preauth.try_acquire(self.ip):
+            self._drop("too many unauthenticated connections" +
+                       (" in total" if self.gw.preauth.refusal(self.ip) == "total" else " from this address"))
+        self.preauth_slot = True
         self.gw.connections.add(self)
+
+    def _drop(self, reason: str) -> None:
+        self.gw.refused(reason, self.ip)
+        raise Dropped(reason)  # asyncssh aborts the connection (internal error path, no banner)
+
+    def _release_preauth(self) -> None:
+        if self.preauth_slot:
+            self.preauth_slot = False
+            self.gw.preauth.release(self.ip)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.gw.connections.discard(self)
+        if self.preauth_slot and isinstance(exc, asyncssh.ConnectionLost) and "Login timeout" in str(exc):
+            self.gw.refused("login timeout", self.ip)
+        self._release_preauth()
+        for token in list(self.channels):
+            self._release_channel(token)
         if self.upstream_task and not self.upstream_task.done():
             self.upstream_task.cancel()
         if self.upstream:
@@ -170,8 +199,8 @@ class GatewayConnection(asyncssh.SSHServer):
 
     def begin_auth(self, username: str) -> bool:
         self.user = username
-        if self.gw.addresses.blocked(self.ip):
-            self.gw.audit("refused", user=username, source=self.source, sid=self.sid, reason="address blocked")
+        if self.gw.addresses.blocked(self.ip):  # blocked while this connection was in its handshake
+            self.gw.refused("address blocked", self.ip, user=username, sid=self.sid)
             raise asyncssh.PermissionDenied(
                 "too many failed logins from your address; try again in a few minutes")
         return True
@@ -228,8 +257,9 @@ class GatewayConnection(asyncssh.SSHServer):
 
     def auth_completed(self) -> None:
         user = self.user
+        self._release_preauth()
         if not self.gw.sessions.try_acquire(user):
-            self.gw.audit("refused", user=user, source=self.source, sid=self.sid, reason="session limit")
+            self.gw.refused("session limit", self.ip, user=user, sid=self.sid)
             self.conn.disconnect(DISC_TOO_MANY_CONNECTIONS,
                                  f"too many concurrent SSH connections for {user} "
                                  f"(limit {self.gw.sessions.cap}); close some and retry")
@@ -290,12 +320,40 @@ class GatewayConnection(asyncssh.SSHServer):
                 next_note = waited + 5
         return task.result()
 
-    # -- channels --
+    # -- channels: each open one holds a slot (per connection, per user, overall) --
+
+    def _channel_slot(self, kind: str) -> object:
+        """A token for one more open channel, or ChannelOpenError (administratively prohibited) with
+        the cap that is full. The windows bound what each open channel can buffer; these caps bound
+        how many there are."""
+        s = self.gw.settings
+        if len(self.channels) >= s.max_channels_per_connection:
+            reason = f"too many open channels on this connection (limit {s.max_channels_per_connection})"
+        else:
+            full = self.gw.channels.refusal(self.user)
+            reason = (None if not full else
+                      f"too many open channels for {self.user} (limit {s.max_channels_per_user} over all "
+                      f"connections)" if full == "key" else
+                      f"the SSH gateway has too many open channels (limit {s.max_channels}); try again later")
+        if reason:
+            self.gw.refused("channel limit", self.ip, user=self.user, sid=self.sid, kind=kind, detail=reason)
+            raise asyncssh.ChannelOpenError(OPEN_ADMINISTRATIVELY_PROHIBITED,
+                                            f"devhub: {reason}; close some sessions or forwarded connections")
+        self.gw.channels.try_acquire(self.user)
+        token = object()
+        self.channels.add(token)
+        return token
+
+    def _release_channel(self, token: object) -> None:
+        if token in self.channels:  # idempotent: the channel's close and the connection's end both call it
+            self.channels.discard(token)
+            self.gw.channels.release(self.user)
 
     def session_requested(self):
         if not self.authenticated:
             return False
-        return relay.RelayProcess(self._run_session)
+        token = self._channel_slot("session")
+        return relay.RelayProcess(self._run_session, on_close=lambda: self._release_channel(token))
 
     async def _run_session(self, process: asyncssh.SSHServerProcess) -> None:
         self.sessions += 1
@@ -334,28 +392,41 @@ class GatewayConnection(asyncssh.SSHServer):
         if not self.authenticated:
             return False
 
-        async def open_tcp():
-            upstream = await self._channel_upstream()
-            self.gw.audit("forward", user=self.user, sid=self.sid, kind="direct-tcpip", dest=f"{dest_host}:{dest_port}")
-            return await self.conn.forward_tunneled_connection(upstream, dest_host, dest_port)
+        token = self._channel_slot("direct-tcpip")
 
-        return open_tcp()
+        async def open_tcp(upstream):
+            self.gw.audit("forward", user=self.user, sid=self.sid, kind="direct-tcpip", dest=f"{dest_host}:{dest_port}")
+            return await relay.forward_tcp(upstream, dest_host, dest_port, lambda: self._release_channel(token))
+
+        return self._open_forward(token, open_tcp)
 
     def unix_connection_requested(self, dest_path: str):
         if not self.authenticated:
             return False
 
-        async def open_unix():
-            upstream = await self._channel_upstream()
-            self.gw.audit("forward", user=self.user, sid=self.sid, kind="direct-streamlocal", dest=dest_path)
-            return await self.conn.forward_tunneled_unix_connection(upstream, dest_path)
+        token = self._channel_slot("direct-streamlocal")
 
-        return open_unix()
+        async def open_unix(upstream):
+            self.gw.audit("forward", user=self.user, sid=self.sid, kind="direct-streamlocal", dest=dest_path)
+            return await relay.forward_unix(upstream, dest_path, lambda: self._release_channel(token))
+
+        return self._open_forward(token, open_unix)
+
+    async def _open_forward(self, token: object, opener):
+        """Open the upstream side of a forwarded channel; if that fails its slot goes back and the
+        client gets a channel-open failure (an exception of another kind would end the connection)."""
+        try:
+            return await opener(await self._channel_upstream())
+        except BaseException as exc:
+            self._release_channel(token)
+            if isinstance(exc, (OSError, asyncssh.Error)) and not isinstance(exc, asyncssh.ChannelOpenError):
+                raise asyncssh.ChannelOpenError(OPEN_CONNECT_FAILED, f"devhub: {exc}") from None
+            raise
 
     def server_requested(self, listen_host: str, listen_port: int):
         if not (self.authenticated and self.gw.settings.allow_remote_forward):
-            self.gw.audit("refused", user=self.user, sid=self.sid, reason="remote forwarding disabled",
-                          listen=f"{listen_host}:{listen_port}")
+            self.gw.refused("remote forwarding disabled", self.ip, user=self.user, sid=self.sid,
+                            listen=f"{listen_host}:{listen_port}")
             return False
         return self._remote_listener(listen_host, listen_port)
 
@@ -381,6 +452,10 @@ class GatewayConnection(asyncssh.SSHServer):
 
     def unix_server_requested(self, listen_path: str):
         return False
+
+
+class Dropped(Exception):
+    """A connection refused at accept (blocked address, pre-auth caps)."""
 
 
 async def _pipe(reader, writer) -> None:

@@ -1,13 +1,15 @@
 """The gateway's pieces without Docker: HubRouter against a fake hub (exactly the endpoints it
-uses), StaticRouter, rate limits, session caps, configuration errors, key files."""
+uses, over real HTTP), StaticRouter, rate limits, connection and channel caps, the refusal log,
+configuration errors, key files."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import resource
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
 from pathlib import Path
 
 import pytest
@@ -15,96 +17,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "gateway"))
 
 from devhub_gateway import keys  # noqa: E402
+from devhub_gateway.audit import Audit, RefusalLog  # noqa: E402
 from devhub_gateway.config import ConfigError, from_env  # noqa: E402
 from devhub_gateway.hub_router import HubRouter  # noqa: E402
-from devhub_gateway.limits import FailureLimiter, SessionCounter  # noqa: E402
+from devhub_gateway.limits import FailureLimiter, Slots, raise_open_files_limit  # noqa: E402
 from devhub_gateway.router import Route, RouteError, StaticRouter  # noqa: E402
-
-TOKEN = "gateway-secret-token"
-HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAnaMUWxl4K5yNfR5FS5HewqBN2TxKX5PW48XFwAS6Uy"
-
-
-class FakeHub:
-    """JupyterHub's API as the gateway uses it: /devhub/ssh/users/{name}/keys|route, POST
-    /users/{name}/server, GET /users/{name}/server/progress (event stream), POST /users/{name}/activity."""
-
-    def __init__(self):
-        self.keys = {"alice": ["ssh-ed25519 AAAA-alice"], "carol": ["ssh-ed25519 AAAA-carol"]}
-        self.running = {"alice"}
-        self.fail_start = set()
-        self.calls: list[tuple[str, str, dict | None]] = []
-        hub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _auth(self) -> bool:
-                if self.headers.get("Authorization") != f"token {TOKEN}":
-                    self._send(403, {"message": "bad token"})
-                    return False
-                return True
-
-            def do_GET(self):
-                hub.calls.append(("GET", self.path, None))
-                if not self._auth():
-                    return
-                parts = self.path.split("/")  # ['', 'hub', 'api', ...]
-                if self.path.startswith("/hub/api/devhub/ssh/users/"):
-                    name, what = parts[6], parts[7]
-                    if name not in hub.keys:
-                        return self._send(404, {"message": "no such user"})
-                    if what == "keys":
-                        return self._send(200, {"keys": hub.keys[name]})
-                    if name not in hub.running:
-                        return self._send(409, {"message": "not running"})
-                    return self._send(200, {"host": f"jupyter-{name}", "port": 2222, "host_key": HOST_KEY})
-                if self.path.endswith("/server/progress"):
-                    name = parts[4]
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/event-stream")
-                    self.end_headers()
-                    events = [{"progress": 10, "message": "Pulling image"}, {"progress": 50, "message": "Starting"}]
-                    if name in hub.fail_start:
-                        events.append({"progress": 100, "failed": True, "message": "out of GPUs"})
-                    else:
-                        hub.running.add(name)
-                        events.append({"progress": 100, "ready": True, "message": "Server ready"})
-                    for event in events:
-                        self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
-                        self.wfile.flush()
-                    return
-                self._send(404, {"message": "not found"})
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                hub.calls.append(("POST", self.path, body))
-                if not self._auth():
-                    return
-                if self.path.endswith("/server"):
-                    return self._send(202, {})
-                if self.path.endswith("/activity"):
-                    self.send_response(204)
-                    self.end_headers()
-                    return
-                self._send(404, {"message": "not found"})
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hub/api"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-
+from fake_hub import HOST_KEY, TOKEN, FakeHub  # noqa: E402
 
 @pytest.fixture
 def hub():
@@ -147,6 +65,63 @@ def test_hub_router_unreachable_hub():
         asyncio.run(HubRouter("http://127.0.0.1:9/hub/api", TOKEN, request_timeout=2).route("alice", print))
 
 
+def test_one_start_in_flight_per_user(hub):
+    """Six connections for a stopped server: one POST, one progress stream; all six get the route
+    and the progress lines, a late one included."""
+    hub.slow.add("carol")
+
+    async def scenario():
+        router = HubRouter(hub.url, TOKEN)
+        notes = [[] for _ in range(6)]
+        waiters = [asyncio.ensure_future(router.route("carol", notes[i].append)) for i in range(5)]
+        while not any("[10%] Pulling image" in n for n in notes):  # the start is under way
+            await asyncio.sleep(0.05)
+        waiters.append(asyncio.ensure_future(router.route("carol", notes[5].append)))
+        await asyncio.sleep(0.3)
+        hub.release.set()
+        routes = await asyncio.wait_for(asyncio.gather(*waiters), 30)
+        await router.close()
+        return routes, notes
+
+    routes, notes = asyncio.run(scenario())
+    assert {r.host for r in routes} == {"jupyter-carol"}
+    assert hub.posts("/users/carol/server") == ["/hub/api/users/carol/server"]
+    assert len([c for c in hub.calls if c[1].endswith("/carol/server/progress")]) == 1
+    for lines in notes:
+        assert lines[0].startswith("your server is not running") and lines[-1] == "[100%] Server ready", lines
+
+
+def test_slow_starts_do_not_delay_other_users(hub):
+    """Six users' servers stuck starting (six progress streams held open) while bob logs in: his key
+    lookup and route answer at once (the old thread-pool client had six threads on two CPUs)."""
+    slow_users = [f"slow{i}" for i in range(6)]
+    for name in slow_users:
+        hub.keys[name] = [f"ssh-ed25519 AAAA-{name}"]
+        hub.slow.add(name)
+    hub.keys["bob"] = ["ssh-ed25519 AAAA-bob"]
+    hub.running.add("bob")
+
+    async def scenario():
+        router = HubRouter(hub.url, TOKEN)
+        notes: list[str] = []
+        starts = [asyncio.ensure_future(router.route(name, notes.append)) for name in slow_users]
+        while notes.count("[10%] Pulling image") < 6:  # all six streams open and waiting
+            await asyncio.sleep(0.05)
+        t0 = time.monotonic()
+        keys = await router.authorized_keys("bob")
+        route = await router.route("bob", print)
+        elapsed = time.monotonic() - t0
+        assert not any(task.done() for task in starts)  # still starting while bob got in
+        hub.release.set()
+        await asyncio.wait_for(asyncio.gather(*starts), 30)
+        await router.close()
+        return keys, route, elapsed
+
+    keys, route, elapsed = asyncio.run(scenario())
+    assert keys == ["ssh-ed25519 AAAA-bob"] and route.host == "jupyter-bob"
+    assert elapsed < 2, f"bob waited {elapsed:.1f} s behind six slow starts"
+
+
 def test_hub_router_activity(hub):
     asyncio.run(HubRouter(hub.url, TOKEN).activity("alice"))
     method, path, body = hub.calls[-1]
@@ -182,12 +157,68 @@ def test_failure_limiter_blocks_then_recovers():
     assert not limiter.blocked("10.0.0.1")
 
 
-def test_session_counter_cap():
-    counter = SessionCounter(cap=2)
+def test_slots_cap_per_key():
+    counter = Slots(cap=2)
     assert counter.try_acquire("a") and counter.try_acquire("a") and not counter.try_acquire("a")
-    assert counter.try_acquire("b")
+    assert counter.refusal("a") == "key" and counter.try_acquire("b")
     counter.release("a")
     assert counter.try_acquire("a")
+
+
+def test_slots_total_cap_and_release_forgets_keys():
+    slots = Slots(cap=3, total_cap=4)
+    assert all(slots.try_acquire("10.0.0.1") for _ in range(3))
+    assert not slots.try_acquire("10.0.0.1") and slots.refusal("10.0.0.1") == "key"
+    assert slots.try_acquire("10.0.0.2")
+    assert not slots.try_acquire("10.0.0.3") and slots.refusal("10.0.0.3") == "total"
+    slots.release("10.0.0.2")
+    assert slots.refusal("10.0.0.3") is None and "10.0.0.2" not in slots.live
+    for _ in range(3):
+        slots.release("10.0.0.1")
+    assert slots.live == {} and slots.total == 0
+    assert slots.release("10.0.0.9") == 0 and slots.total == 0  # releasing what is not held changes nothing
+
+
+def test_refusal_log_writes_first_then_one_summary_per_address():
+    stream = io.StringIO()
+    log = RefusalLog(Audit(stream), interval=60, max_keys=3)
+    for _ in range(500):
+        log("too many unauthenticated connections from this address", "10.0.0.66")
+    log("address blocked", "10.0.0.66")
+    log("address blocked", "10.0.0.7")
+    for i in range(100):  # a flood from many addresses: past max_keys they share one line
+        log("address blocked", f"10.1.0.{i}")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(r["event"], r["address"]) for r in lines] == [
+        ("refused", "10.0.0.66"), ("refused", "10.0.0.66"), ("refused", "10.0.0.7"), ("refused", "other addresses")]
+    log.flush()
+    summaries = [json.loads(line) for line in stream.getvalue().splitlines()][len(lines):]
+    assert {(r["reason"], r["address"], r["count"]) for r in summaries} == {
+        ("too many unauthenticated connections from this address", "10.0.0.66", 499),
+        ("address blocked", "other addresses", 99)}
+    assert all(r["event"] == "refused_summary" and r["interval"] == 60 for r in summaries)
+    log("address blocked", "10.0.0.7")  # a new interval: written again
+    assert json.loads(stream.getvalue().splitlines()[-1])["address"] == "10.0.0.7"
+
+
+def test_refusal_log_flushes_by_itself_on_the_event_loop():
+    stream = io.StringIO()
+
+    async def scenario():
+        log = RefusalLog(Audit(stream), interval=0.2)
+        for _ in range(5):
+            log("login timeout", "10.0.0.5")
+        await asyncio.sleep(0.5)
+
+    asyncio.run(scenario())
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(e["event"], e.get("count")) for e in events] == [("refused", None), ("refused_summary", 4)]
+
+
+def test_open_files_soft_limit_is_raised_to_hard():
+    soft, hard = raise_open_files_limit()
+    assert resource.getrlimit(resource.RLIMIT_NOFILE) == (soft, hard)
+    assert soft == hard or hard == resource.RLIM_INFINITY
 
 
 def test_config_errors(tmp_path):
@@ -206,6 +237,32 @@ def test_config_errors(tmp_path):
                   "GATEWAY_MAX_SESSIONS_PER_USER": "3", "GATEWAY_ALLOW_REMOTE_FORWARD": "1"})
     assert (s.port, s.max_sessions_per_user, s.allow_remote_forward, s.activity_interval) == (2222, 3, True, 300)
     assert "hub_api_token" not in repr(s)  # the token never reaches logs through repr()
+
+
+HUB_ENV = {"JUPYTERHUB_API_URL": "http://hub:8081/hub/api", "JUPYTERHUB_API_TOKEN": "t"}
+
+
+def test_abuse_limit_settings():
+    s = from_env(HUB_ENV)
+    assert (s.login_timeout, s.max_preauth, s.max_preauth_per_address) == (15, 256, 20)
+    assert (s.max_channels_per_connection, s.max_channels_per_user, s.max_channels) == (32, 64, 1024)
+    assert (s.channel_window, s.hub_max_requests, s.refusal_log_interval) == (1024 * 1024, 64, 60)
+    s = from_env({**HUB_ENV, "GATEWAY_CHANNEL_WINDOW": "256K", "GATEWAY_MAX_PREAUTH_PER_ADDRESS": "3"})
+    assert (s.channel_window, s.max_preauth_per_address) == (256 * 1024, 3)
+    assert from_env({**HUB_ENV, "GATEWAY_CHANNEL_WINDOW": "2MiB"}).channel_window == 2 * 1024 * 1024
+    for env, message in [
+        ({"GATEWAY_CHANNEL_WINDOW": "lots"}, r"GATEWAY_CHANNEL_WINDOW='lots': not a size"),
+        ({"GATEWAY_CHANNEL_WINDOW": "1K"}, "GATEWAY_CHANNEL_WINDOW=1K: must be between 64K and 16M"),
+        ({"GATEWAY_LOGIN_TIMEOUT": "0"}, "GATEWAY_LOGIN_TIMEOUT=0.0: must be between 1 and 600"),
+        ({"GATEWAY_MAX_PREAUTH": "5"}, "GATEWAY_MAX_PREAUTH_PER_ADDRESS=20 is larger than GATEWAY_MAX_PREAUTH=5"),
+        ({"GATEWAY_MAX_CHANNELS_PER_CONNECTION": "100"},
+         "GATEWAY_MAX_CHANNELS_PER_CONNECTION=100 is larger than GATEWAY_MAX_CHANNELS_PER_USER=64"),
+        ({"GATEWAY_MAX_CHANNELS": "10"}, "GATEWAY_MAX_CHANNELS_PER_USER=64 is larger than GATEWAY_MAX_CHANNELS=10"),
+        ({"GATEWAY_MAX_CHANNELS_PER_USER": "x"}, "GATEWAY_MAX_CHANNELS_PER_USER='x': not an integer"),
+    ]:
+        with pytest.raises(ConfigError) as info:
+            from_env({**HUB_ENV, **env})
+        assert str(info.value).startswith(message), str(info.value)
 
 
 def test_keys_are_generated_once_with_private_modes(tmp_path):

@@ -1,0 +1,115 @@
+"""JupyterHub's API as the SSH gateway uses it, served over real HTTP from a thread: the keys and
+route endpoints of the devhub service, POST /users/{name}/server, its progress event stream and
+POST /users/{name}/activity. Shared by the unit tests of HubRouter and the gateway container tests
+in hub mode."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+TOKEN = "gateway-secret-token"
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAnaMUWxl4K5yNfR5FS5HewqBN2TxKX5PW48XFwAS6Uy"
+
+
+class FakeHub:
+    """`keys`: user -> key lines; `routes`: user -> route dict (default jupyter-{name}:2222);
+    `running`: users whose server runs; `fail_start`: users whose start fails; `slow`: users whose
+    start stays pending (progress stream open) until `release` is set."""
+
+    def __init__(self, host: str = "127.0.0.1"):
+        self.keys = {"alice": ["ssh-ed25519 AAAA-alice"], "carol": ["ssh-ed25519 AAAA-carol"]}
+        self.routes: dict[str, dict] = {}
+        self.running = {"alice"}
+        self.fail_start: set[str] = set()
+        self.slow: set[str] = set()
+        self.release = threading.Event()
+        self.calls: list[tuple[str, str, dict | None]] = []
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, body: dict | None = None) -> None:
+                data = json.dumps(body).encode() if body is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _auth(self) -> bool:
+                if self.headers.get("Authorization") != f"token {TOKEN}":
+                    self._send(403, {"message": "bad token"})
+                    return False
+                return True
+
+            def _progress(self, name: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+
+                def event(data: dict) -> None:
+                    self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
+                    self.wfile.flush()
+
+                event({"progress": 10, "message": "Pulling image"})
+                if name in hub.slow:
+                    hub.release.wait(120)
+                event({"progress": 50, "message": "Starting"})
+                if name in hub.fail_start:
+                    event({"progress": 100, "failed": True, "message": "out of GPUs"})
+                else:
+                    hub.running.add(name)
+                    event({"progress": 100, "ready": True, "message": "Server ready"})
+
+            def do_GET(self):
+                hub.calls.append(("GET", self.path, None))
+                if not self._auth():
+                    return
+                parts = self.path.split("/")  # ['', 'hub', 'api', ...]
+                if self.path.startswith("/hub/api/devhub/ssh/users/"):
+                    name, what = parts[6], parts[7]
+                    if name not in hub.keys:
+                        return self._send(404, {"message": "no such user"})
+                    if what == "keys":
+                        return self._send(200, {"keys": hub.keys[name]})
+                    if name not in hub.running:
+                        return self._send(409, {"message": "not running"})
+                    return self._send(200, hub.routes.get(name) or
+                                      {"host": f"jupyter-{name}", "port": 2222, "host_key": HOST_KEY})
+                if self.path.endswith("/server/progress"):
+                    return self._progress(parts[4])
+                self._send(404, {"message": "not found"})
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                hub.calls.append(("POST", self.path, body))
+                if not self._auth():
+                    return
+                if self.path.endswith("/server"):
+                    return self._send(202, {})
+                if self.path.endswith("/activity"):
+                    return self._send(204)
+                self._send(404, {"message": "not found"})
+
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/hub/api"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def posts(self, suffix: str) -> list[str]:
+        return [path for method, path, _ in self.calls if method == "POST" and path.endswith(suffix)]
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()

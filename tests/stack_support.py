@@ -39,7 +39,9 @@ class Stack:
         return f"https://{self.host}:{self.https_port}"
 
     def server_url(self, user: str) -> str:
-        """The base URL of a user's server, on its own origin (SERVER_ROUTING=subdomain)."""
+        """The base URL of a user's server: on its own origin, unless the stack runs SERVER_ROUTING=path."""
+        if self.env.get("SERVER_ROUTING") == "path":
+            return f"{self.url}/user/{user}"
         return f"https://{user}.{self.host}:{self.https_port}/user/{user}"
 
     def compose(self, *args: str, check: bool = True, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -13,9 +13,10 @@ AUTH_PROVIDER=demo.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from . import demo_idp
+from . import demo_idp, identity
 from .settings import Settings
 
 DEMO_BANNER = (
@@ -84,7 +85,8 @@ def authenticator(settings: Settings) -> tuple[type, dict[str, Any]]:
             "authorize_url": settings.demo_oidc_public_url + "/oauth2/authorize",
             "token_url": settings.demo_oidc_url + "/oauth2/token",
             "userdata_url": settings.demo_oidc_url + "/userinfo",
-            "username_claim": "sub",
+            # As with real OIDC providers: the name is a changeable claim, the pinned subject is `sub`.
+            "username_claim": "preferred_username",
             "scope": ["openid", "profile"],
             "allowed_users": set(demo_idp.DEMO_USERS),
             "admin_users": {name for name, admin in demo_idp.DEMO_USERS.items() if admin},
@@ -104,6 +106,9 @@ def apply(c, settings: Settings, log) -> type:
     section = c[cls.__name__]
     for name, value in traits.items():
         section[name] = value
+    # A login under a known name with another identity at the provider is refused (identity.py).
+    pins = identity.Pins(Path(settings.data_dir) / identity.FILE_NAME)
+    section["post_auth_hook"] = identity.pinning_hook(settings.auth_provider, pins)
     if settings.is_demo:
         log.warning(
             "AUTH_PROVIDER=demo: the DEMO identity provider is in use, NOT FOR PRODUCTION; "

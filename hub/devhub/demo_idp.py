@@ -7,6 +7,8 @@ here); the hub calls it directly at DEMO_OIDC_URL (http://oidc:8080).
 
 The mock signs in whoever clicks a user name (no password), and accepts any client id/secret:
 the hub only admits the users below (auth.py), everybody else typed into the form is refused.
+"impostor" shows identity pinning (identity.py): a different identity whose changeable name claim
+says "alice"; the hub refuses it.
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ def _demo_users(extra: str) -> dict[str, bool]:
 DEMO_USERS: dict[str, bool] = _demo_users(os.environ.get("DEMO_EXTRA_USERS", ""))
 
 
+IMPOSTOR = {"sub": "impostor", "preferred_username": "alice", "name": "Impostor (renamed to alice)"}
+
+
 def argv(port: int = 8080) -> list[str]:
     args = ["--host", "0.0.0.0", "--port", str(port)]
     for name in DEMO_USERS:
         args += ["--user-claims", json.dumps({"sub": name, "preferred_username": name, "name": name.title()})]
-    return args
+    return args + ["--user-claims", json.dumps(IMPOSTOR)]
 
 
 def main() -> None:

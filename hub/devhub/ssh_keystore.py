@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import stat
 import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import private_db
 from .ssh_keys import InvalidKey, parse_public_key
 
 FILE_NAME = "devhub-ssh-keys.sqlite"
@@ -96,24 +96,7 @@ class KeyStore:
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # Create the file ourselves so it is never, even briefly, readable by others; SQLite
-            # gives its -wal/-shm files the database file's mode.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-            try:
-                st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode):
-                    raise RuntimeError(f"SSH key store {self.path} is not a regular file")
-                if st.st_mode & 0o077:
-                    os.fchmod(fd, 0o600)
-            finally:
-                os.close(fd)
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(SCHEMA)
-            self._conn = conn
+            self._conn = private_db.open_private(self.path, SCHEMA)
         return self._conn
 
     def close(self) -> None:

@@ -70,3 +70,16 @@ def test_every_login_cookie_is_secure_and_http_only(stack, alice):
     assert insecure == [], insecure
     assert all(c.has_nonstandard_attr("HttpOnly") for c in alice.session.cookies if c.name.startswith("jupyterhub")), \
         [(c.name, c._rest) for c in alice.session.cookies]
+
+
+def test_another_identity_renamed_to_alice_is_refused(stack, alice):
+    """The demo IdP's "impostor" is another subject whose changeable name claim says alice: alice's
+    account (pinned at her first login) stays hers."""
+    session = requests.Session()
+    session.verify, session.trust_env = False, False
+    page = session.get(f"{stack.url}/hub/oauth_login?next=", timeout=30)
+    refused = session.post(page.url, data={"sub": "impostor"}, timeout=60)
+    assert refused.status_code == 403, (refused.status_code, refused.url)
+    assert "belongs to another demo identity" in refused.text
+    assert "jupyterhub-hub-login" not in session.cookies.keys()
+    assert stack.login("alice").api("GET", "/user").json()["name"] == "alice"  # the owner still gets in

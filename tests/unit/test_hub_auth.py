@@ -1,6 +1,7 @@
 """devhub.auth: provider -> authenticator class and settings; default deny; the demo stays a demo."""
 
 import asyncio
+import json
 import logging
 
 import pytest
@@ -148,9 +149,11 @@ def test_demo_never_used_with_a_real_provider(provider):
 def test_demo_idp_command_line():
     args = demo_idp.argv(8080)
     assert args[:4] == ["--host", "0.0.0.0", "--port", "8080"]
-    claims = [a for a in args if a.startswith("{")]
-    assert len(claims) == len(demo_idp.DEMO_USERS)
-    assert '"sub": "alice"' in claims[0]
+    claims = [json.loads(a) for a in args if a.startswith("{")]
+    assert [c["sub"] for c in claims] == [*demo_idp.DEMO_USERS, "impostor"]
+    assert claims[0]["preferred_username"] == "alice"
+    # The impostor is another identity (sub) whose changeable name claim says alice: pinning refuses it.
+    assert claims[-1]["preferred_username"] == "alice"
 
 
 def test_demo_extra_users_for_load_tests_are_validated():

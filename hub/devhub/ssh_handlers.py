@@ -9,6 +9,9 @@ REST API (JupyterHub token or cookie auth; JSON errors {"status": N, "message": 
     GET    /hub/api/devhub/ssh/users/{name}/route      200 {"host", "port", "host_key", "user", "container"}
                                                        409 server not running, or its host key not yet known
 
+To the gateway, keys (GET) and route answer 403 {"message": "SSH refused: <why>"} for a user the
+authenticator refuses now (devhub.access): blocked, no longer allowed, or never logged in on the web.
+
     entry = {"id": int, "name": str, "key": str, "fingerprint": "SHA256:...", "created": "...Z"}
 
 Who may do what (custom scopes, CUSTOM_SCOPES below):
@@ -35,6 +38,7 @@ from jupyterhub.handlers.base import BaseHandler
 from jupyterhub.scopes import has_scope
 from tornado import web
 
+from . import access
 from .settings import Settings
 from .ssh_keys import InvalidKey
 from .ssh_keystore import KeyStore, owner_of, store_for
@@ -88,6 +92,20 @@ class _SshMixin:
             raise web.HTTPError(404, "No such user: %s", user_name)
         return user
 
+    async def authorize_ssh(self, scope: str, user_name: str):
+        """authorize(), then 403 when the authenticator would refuse the user now (to the gateway:
+        the user themself and admins still see and manage the keys)."""
+        user = self.authorize(scope, user_name)
+        if self.current_user.name == user.name and getattr(self.current_user, "kind", "user") == "user":
+            return user
+        if has_scope(f"{ADMIN_SCOPE}!user={user_name}", self.parsed_scopes, db=self.db):
+            return user
+        refusal = await access.ssh_refusal(self.authenticator, user)
+        if refusal:
+            self.log.warning("SSH refused for %r: %s", user_name, refusal)
+            raise web.HTTPError(403, "SSH refused: %s", refusal)
+        return user
+
 
 _ACTIONS = {
     SCOPE_KEYS_READ: "read the SSH keys",
@@ -101,8 +119,8 @@ def _bad_request(message: str) -> web.HTTPError:
 
 
 class SshKeysAPIHandler(_SshMixin, APIHandler):
-    def get(self, user_name):
-        user = self.authorize(SCOPE_KEYS_READ, user_name)
+    async def get(self, user_name):
+        user = await self.authorize_ssh(SCOPE_KEYS_READ, user_name)
         entries = self.store.list(owner_of(user))
         self.write(json.dumps({"keys": [e.key for e in entries], "entries": [e.to_json() for e in entries]}))
 
@@ -141,7 +159,7 @@ class SshKeyAPIHandler(_SshMixin, APIHandler):
 
 class SshRouteAPIHandler(_SshMixin, APIHandler):
     async def get(self, user_name):
-        user = self.authorize(SCOPE_ROUTE, user_name)
+        user = await self.authorize_ssh(SCOPE_ROUTE, user_name)
         spawner = user.spawners.get("")
         if spawner is None or not spawner.ready:
             raise web.HTTPError(409, "server not running")

@@ -80,6 +80,7 @@ c.FakeSshSpawner.host_key_file = os.environ["TEST_HOST_KEY_FILE"]
 c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = {"admin"}
+c.Authenticator.blocked_users = {"mallory"}
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = int(os.environ["TEST_HUB_PORT"])
 c.JupyterHub.hub_connect_ip = "127.0.0.1"
@@ -263,6 +264,20 @@ def test_who_may_do_what(hub):
     assert hub.api("POST", keys_path("alice"), limited, json={"name": "x", "key": line}).status_code == 403
     # Users cannot ask for routes; only the gateway can.
     assert hub.api("GET", "devhub/ssh/users/alice/route", alice).status_code == 403
+
+
+def test_the_gateway_is_refused_users_the_authenticator_refuses(hub):
+    mallory = hub.user_token("mallory")  # created before being blocked, with a key
+    admin = hub.user_token("admin")
+    line = ed_line()
+    assert hub.api("POST", keys_path("mallory"), mallory, json={"name": "k", "key": line}).status_code == 201
+    for path in (keys_path("mallory"), "devhub/ssh/users/mallory/route"):
+        r = hub.api("GET", path, hub.gateway_token)
+        assert r.status_code == 403 and r.json()["message"] == "SSH refused: mallory is blocked on this hub", r.text
+    # Admins (and the user, were they able to log in) still see the keys, to clean up.
+    assert hub.api("GET", keys_path("mallory"), admin).json()["keys"] == [line]
+    assert hub.api("GET", keys_path("mallory"), mallory).json()["keys"] == [line]
+    assert "SSH refused for 'mallory': mallory is blocked on this hub" in (hub.tmp / "hub.log").read_text()
 
 
 def test_route_for_running_server_only(hub):

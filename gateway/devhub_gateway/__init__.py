@@ -14,7 +14,8 @@ relayed channels with SSH flow control handled by asyncssh's stream API (``drain
 
 Modules, one job each: ``router`` (where a user's sshd is), ``hub_router`` (the JupyterHub
 implementation), ``keys`` (persistent host and client keys), ``limits`` (failed-auth rate limits,
-session caps, constant failure timing), ``audit`` (JSON log lines), ``activity`` (keeps the hub's
+caps on pre-auth connections, sessions and channels, constant failure timing), ``audit`` (JSON log
+lines, refusals summarised), ``activity`` (keeps the hub's
 idle culler informed), ``relay`` (faithful session and channel relay), ``server`` (the asyncssh
 server), ``config`` (environment), ``__main__`` (``python -m devhub_gateway``).
 """

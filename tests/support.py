@@ -151,12 +151,13 @@ class SshTarget:
     key: Path
     user: str = "jovyan"
     host: str = "127.0.0.1"
+    log_level: str = "ERROR"  # INFO also shows the server's auth banners and disconnect reasons
 
     def options(self) -> list[str]:
         return [
             "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes",
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", "-i", str(self.key),
+            "-o", f"LogLevel={self.log_level}", "-o", "ConnectTimeout=10", "-i", str(self.key),
         ]
 
     def ssh_args(self, *extra: str) -> list[str]:

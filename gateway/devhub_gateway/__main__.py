@@ -22,7 +22,7 @@ def make_router(settings: Settings) -> Router:
     from .hub_router import HubRouter
 
     return HubRouter(settings.hub_api_url, settings.hub_api_token, start_timeout=settings.start_timeout,
-                     max_requests=settings.hub_max_requests)
+                     max_requests=settings.hub_max_requests, public_url=settings.hub_public_url)
 
 
 async def serve(settings: Settings) -> None:

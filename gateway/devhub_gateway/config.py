@@ -40,6 +40,8 @@ class Settings:
     channel_window: int = 1024 * 1024      # SSH window per channel (bytes buffered per direction)
     hub_max_requests: int = 64             # concurrent short hub API calls (progress streams aside)
     refusal_log_interval: float = 60       # repeats of a refusal per address: one summary line per interval
+    access_check_interval: float = 30      # live connections: is the user (and their key) still allowed?
+    hub_public_url: str = ""               # where users log in again (told when the hub needs a fresh login)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -103,6 +105,14 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name}={raw!r}: use 1 or 0")
 
 
+def _public_url(env: Mapping[str, str]) -> str:
+    """PUBLIC_URL, the hub's address for people (compose passes the hub's own)."""
+    raw = env.get("PUBLIC_URL", "").strip().rstrip("/")
+    if raw and not raw.startswith(("http://", "https://")):
+        raise ConfigError(f"PUBLIC_URL={raw!r}: expected an http(s):// URL")
+    return raw
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     router = env.get("GATEWAY_ROUTER", "hub").strip().lower() or "hub"
@@ -131,6 +141,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         channel_window=_size(env, "GATEWAY_CHANNEL_WINDOW", 1024 * 1024, 64 * 1024, 16 * 1024 * 1024),
         hub_max_requests=_int(env, "GATEWAY_HUB_MAX_REQUESTS", 64, 1, 10000),
         refusal_log_interval=_float(env, "GATEWAY_REFUSAL_LOG_INTERVAL", 60, 1, 3600),
+        access_check_interval=_float(env, "GATEWAY_ACCESS_CHECK_INTERVAL", 30, 1, 3600),
+        hub_public_url=_public_url(env),
     )
     _not_above(("GATEWAY_MAX_PREAUTH_PER_ADDRESS", s.max_preauth_per_address), ("GATEWAY_MAX_PREAUTH", s.max_preauth))
     _not_above(("GATEWAY_MAX_CHANNELS_PER_CONNECTION", s.max_channels_per_connection),

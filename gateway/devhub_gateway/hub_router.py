@@ -2,7 +2,8 @@
 
 Endpoints (``api`` is JUPYTERHUB_API_URL, e.g. ``http://hub:8081/hub/api``):
 
-- ``GET  {api}/devhub/ssh/users/{name}/keys``  -> ``{"keys": ["ssh-ed25519 AAAA...", ...]}``; 404: unknown user
+- ``GET  {api}/devhub/ssh/users/{name}/keys``  -> ``{"keys": ["ssh-ed25519 AAAA...", ...]}``; 404: unknown user;
+  403 ``{"message": "SSH refused: <why>", "keys": [...]}``: the authenticator refuses the user now
 - ``GET  {api}/devhub/ssh/users/{name}/route`` -> ``{"host": str, "port": int, "host_key": str}``;
   404 or 409 while the user's server is not running
 - ``POST {api}/users/{name}/server``           standard: start the default server (201/202; 400 if running)
@@ -28,7 +29,7 @@ from datetime import datetime, timezone
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from .router import Progress, Route, RouteError, Router, report
+from .router import AccessRefused, KeyCheck, Progress, Route, RouteError, Router, report
 
 log = logging.getLogger("devhub_gateway.hub")
 
@@ -50,10 +51,18 @@ class _Start:
                 log.debug("progress listener failed", exc_info=True)
 
 
+REFUSED = "SSH refused:"
+
+
+def _lines(keys) -> list[str]:
+    return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
+
+
 class HubRouter(Router):
     def __init__(self, api_url: str, token: str, start_timeout: float = 300, request_timeout: float = 15,
-                 max_requests: int = 64, max_streams: int = 1000):
+                 max_requests: int = 64, max_streams: int = 1000, public_url: str = ""):
         self.api = api_url.rstrip("/")
+        self.login_url = f"{public_url}/hub/login" if public_url else "the hub's web page"
         self.token = token
         self.start_timeout = start_timeout
         self.request_timeout = request_timeout
@@ -95,17 +104,31 @@ class HubRouter(Router):
     # -- Router --
 
     async def authorized_keys(self, username: str) -> list[str]:
+        """The user's keys; AccessRefused when the hub refuses SSH to them now."""
         try:
             status, payload = await self._call("GET", "/devhub/ssh/users/{name}/keys", username)
         except RouteError as exc:
             log.warning("keys for %s: %s", username, exc)
             return []
+        keys = _lines(payload.get("keys"))
+        if status == 403 and str(payload.get("message", "")).startswith(REFUSED):
+            raise AccessRefused(str(payload["message"])[len(REFUSED):].strip(), keys)
         if status != 200:
             if status != 404:
                 log.warning("keys for %s: HTTP %s %s", username, status, payload)
             return []
-        keys = payload.get("keys", [])
-        return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
+        return keys
+
+    async def access_refusal(self, username: str, holds_key: KeyCheck) -> str | None:
+        status, payload = await self._call("GET", "/devhub/ssh/users/{name}/keys", username)  # RouteError: away
+        message = str(payload.get("message", ""))
+        if status == 403 and message.startswith(REFUSED):
+            return message[len(REFUSED):].strip()
+        if status == 404:
+            return f"the account {username} no longer exists on the hub"
+        if status == 200 and not holds_key(_lines(payload.get("keys"))):
+            return "the SSH key you logged in with was removed from the hub"
+        return None
 
     async def _current_route(self, username: str) -> Route | None:
         status, payload = await self._call("GET", "/devhub/ssh/users/{name}/route", username)
@@ -153,6 +176,10 @@ class HubRouter(Router):
         if status not in (201, 202) and not (status == 400 and "already running" in message):
             if status == 400 and "pending" in message:
                 await start.note(f"the hub says: {message}")
+            elif status == 403 and "login again" in message:
+                # The stored OAuth tokens could not be refreshed (e.g. the identity provider forgot them).
+                raise RouteError(f"your hub login has expired, so the hub cannot start your server: log in at "
+                                 f"{self.login_url}, then connect again")
             else:
                 raise RouteError(f"the hub could not start your server (HTTP {status}: {message or 'no reason given'})")
         deadline = time.monotonic() + self.start_timeout

@@ -12,6 +12,7 @@ from typing import Awaitable, Callable, Mapping
 log = logging.getLogger("devhub_gateway.router")
 
 Progress = Callable[[str], Awaitable[None] | None]
+KeyCheck = Callable[[list[str]], bool]
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,16 @@ class RouteError(Exception):
     """The user's server cannot be reached or started; the message is shown to the user."""
 
 
+class AccessRefused(Exception):
+    """The hub refuses SSH to this user now (blocked, no longer allowed, ...): str() says why.
+
+    `keys` are the user's keys: the reason is told only to a client that holds one of them."""
+
+    def __init__(self, reason: str, keys: list[str]):
+        super().__init__(reason)
+        self.keys = keys
+
+
 class Router(abc.ABC):
     @abc.abstractmethod
     async def authorized_keys(self, username: str) -> list[str]:
@@ -42,6 +53,16 @@ class Router(abc.ABC):
 
     async def activity(self, username: str) -> None:
         """Report that `username` is active over SSH (keeps the idle culler away)."""
+
+    async def access_refusal(self, username: str, holds_key: KeyCheck) -> str | None:
+        """Why a live connection of `username` must end now: `holds_key(lines)` says whether the key
+        it logged in with is among `lines`. None while it may go on; RouteError when there is no
+        answer (a hub that is restarting: callers let sessions go on)."""
+        try:
+            keys = await self.authorized_keys(username)
+        except AccessRefused as exc:
+            return str(exc)
+        return None if holds_key(keys) else "the SSH key you logged in with was removed"
 
     async def close(self) -> None:
         """Release resources (HTTP sessions)."""

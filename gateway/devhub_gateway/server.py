@@ -19,7 +19,7 @@ from .activity import ActivityReporter
 from .audit import Audit, RefusalLog
 from .config import Settings
 from .limits import FailureLimiter, Slots, pad_failure
-from .router import Route, RouteError, Router
+from .router import AccessRefused, Route, RouteError, Router
 
 log = logging.getLogger("devhub_gateway.server")
 
@@ -86,6 +86,7 @@ class Gateway:
                                          on_report=lambda user: self.audit("activity", user=user))
         self.connections: set[GatewayConnection] = set()
         self.acceptor: asyncssh.SSHAcceptor | None = None
+        self.access_checker: asyncio.Future | None = None
 
     async def start(self) -> int:
         s = self.settings
@@ -100,9 +101,30 @@ class Gateway:
             server_version="devhub-sshgw", reuse_address=True)
         port = self.acceptor.sockets[0].getsockname()[1]
         self.audit("listening", port=port, kex=algorithms()["kex_algs"])
+        self.access_checker = asyncio.ensure_future(self._check_access_forever())
         return port
 
+    async def _check_access_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.access_check_interval)
+            try:
+                await self.check_access()
+            except Exception:  # noqa: BLE001 - the next round tries again
+                log.exception("checking live connections' access failed")
+
+    async def check_access(self) -> None:
+        """End the live connections of users the hub refuses now (blocked, no longer allowed,
+        deleted) and those whose key was removed, telling them why."""
+        live = [c for c in self.connections if c.authenticated and c.key_blob]
+        reasons = await asyncio.gather(*(self.router.access_refusal(c.user, c.holds_key) for c in live),
+                                       return_exceptions=True)
+        for connection, reason in zip(live, reasons):
+            if isinstance(reason, str):
+                connection.end_access(reason)
+
     async def close(self) -> None:
+        if self.access_checker:
+            self.access_checker.cancel()
         if self.acceptor:
             self.acceptor.close()
         for connection in list(self.connections):
@@ -139,6 +161,7 @@ class GatewayConnection(asyncssh.SSHServer):
         self.authenticated = False
         self.refused_keys = 0
         self._keys: dict[str, set[bytes]] = {}
+        self._refusal: tuple[str, set[bytes]] | None = None  # (why, the refused user's keys)
         self.upstream_task: asyncio.Task | None = None
         self.upstream: asyncssh.SSHClientConnection | None = None
         self.progress: list[str] = []
@@ -146,6 +169,8 @@ class GatewayConnection(asyncssh.SSHServer):
         self.sessions = 0
         self.preauth_slot = False
         self.channels: set[object] = set()  # one token per open channel (see _channel_slot)
+        self.key_blob = b""  # the key this connection logged in with
+        self.processes: set[asyncssh.SSHServerProcess] = set()  # open sessions, to tell them why access ends
 
     # -- connection lifecycle --
 
@@ -195,6 +220,21 @@ class GatewayConnection(asyncssh.SSHServer):
         if self.conn:
             self.conn.disconnect(asyncssh.DISC_BY_APPLICATION, reason)
 
+    def holds_key(self, lines: list[str]) -> bool:
+        return self.key_blob in _key_blobs(lines)
+
+    def end_access(self, reason: str) -> None:
+        """Tell every open session why, end them, then the connection (a second later, so the
+        message is delivered before the disconnect)."""
+        self.gw.audit("access_ended", user=self.user, source=self.source, sid=self.sid, reason=reason)
+        for process in list(self.processes):
+            _write(process.stderr, f"\r\ndevhub: your SSH access ended: {reason}\r\n")
+            try:
+                process.exit(255)
+            except (OSError, asyncssh.Error):
+                pass
+        asyncio.get_running_loop().call_later(1.0, self.close, f"devhub: SSH access ended: {reason}")
+
     # -- authentication: public keys only --
 
     def begin_auth(self, username: str) -> bool:
@@ -240,16 +280,25 @@ class GatewayConnection(asyncssh.SSHServer):
         if username not in self._keys:
             try:
                 self._keys[username] = _key_blobs(await self.gw.router.authorized_keys(username))
+            except AccessRefused as exc:
+                self._keys[username] = set()
+                self._refusal = (str(exc), _key_blobs(exc.keys))
             except Exception:  # noqa: BLE001 - a broken router refuses, it never crashes the server
                 log.exception("authorized_keys(%s) failed", username)
                 self._keys[username] = set()
         if key.public_data in self._keys[username] and not self.gw.addresses.blocked(self.ip):
+            self.key_blob = key.public_data
             return True
+        reason = None
+        if self._refusal and key.public_data in self._refusal[1]:
+            # Only the holder of one of the user's keys learns why (no account probing).
+            reason = self._refusal[0]
+            self.conn.send_auth_banner(f"devhub: SSH refused: {reason}\r\n")
         self.refused_keys += 1
         self.gw.addresses.fail(self.ip)
         slow = self.gw.users.fail(username)
         self.gw.audit("auth_failed", user=username, source=self.source, sid=self.sid,
-                      key=key.get_fingerprint() if hasattr(key, "get_fingerprint") else None)
+                      key=key.get_fingerprint() if hasattr(key, "get_fingerprint") else None, reason=reason)
         await pad_failure(started, self.gw.settings.fail_delay * (4 if slow else 1))
         if self.refused_keys >= MAX_KEY_TRIES or self.gw.addresses.blocked(self.ip):
             raise asyncssh.PermissionDenied("too many authentication failures")
@@ -366,6 +415,7 @@ class GatewayConnection(asyncssh.SSHServer):
                       pty=bool(process.term_type))
         status: int | None = None
         signal = None
+        self.processes.add(process)
         try:
             upstream = await self.upstream_for(process.stderr)
             status, signal = await relay.relay_session(process, upstream, counters)
@@ -373,14 +423,31 @@ class GatewayConnection(asyncssh.SSHServer):
             _write(process.stderr, f"devhub: {exc}\r\n")
             status = 255
         except (asyncssh.Error, OSError) as exc:
-            _write(process.stderr, f"devhub: the connection to your server failed ({exc})\r\n")
+            # The hub stops a blocked user's server itself (at its start): say why, not only that it went away.
+            reason = await self._refusal_after_loss()
+            _write(process.stderr, f"devhub: your SSH access ended: {reason}\r\n" if reason else
+                   f"devhub: the connection to your server failed ({exc})\r\n")
             status = 255
         finally:
+            self.processes.discard(process)
             self.gw.audit("session_end", user=self.user, source=self.source, sid=self.sid, session=number,
                           kind=kind, start=round(started, 3), end=round(time.time(), 3),
                           bytes_up=counters.up, bytes_down=counters.down, exit_status=status,
                           exit_signal=signal[0] if signal else None)
         relay.finish(process, status, signal)
+
+    async def _refusal_after_loss(self, patience: float = 30) -> str | None:
+        """Why access ended, when the upstream was lost because of it; asks the hub again while it
+        is away (restarting), for up to `patience` seconds."""
+        deadline = time.monotonic() + patience
+        while self.key_blob:
+            try:
+                return await self.gw.router.access_refusal(self.user, self.holds_key)
+            except RouteError:
+                if time.monotonic() > deadline:
+                    return None
+                await asyncio.sleep(1)
+        return None
 
     async def _channel_upstream(self) -> asyncssh.SSHClientConnection:
         try:

@@ -10,7 +10,8 @@ REST API (JupyterHub token or cookie auth; JSON errors {"status": N, "message": 
                                                        409 server not running, or its host key not yet known
 
 To the gateway, keys (GET) and route answer 403 {"message": "SSH refused: <why>"} for a user the
-authenticator refuses now (devhub.access): blocked, no longer allowed, or never logged in on the web.
+authenticator refuses now (devhub.access): blocked, no longer allowed, or never logged in on the web
+(the keys' 403 also lists "keys", so the gateway can tell the reason to their holder only).
 
     entry = {"id": int, "name": str, "key": str, "fingerprint": "SHA256:...", "created": "...Z"}
 
@@ -92,19 +93,17 @@ class _SshMixin:
             raise web.HTTPError(404, "No such user: %s", user_name)
         return user
 
-    async def authorize_ssh(self, scope: str, user_name: str):
-        """authorize(), then 403 when the authenticator would refuse the user now (to the gateway:
-        the user themself and admins still see and manage the keys)."""
-        user = self.authorize(scope, user_name)
+    async def ssh_refusal(self, user) -> str | None:
+        """Why the gateway must refuse `user` now (devhub.access), or None; the user themself and
+        admins are never refused here: they still see and manage the keys."""
         if self.current_user.name == user.name and getattr(self.current_user, "kind", "user") == "user":
-            return user
-        if has_scope(f"{ADMIN_SCOPE}!user={user_name}", self.parsed_scopes, db=self.db):
-            return user
+            return None
+        if has_scope(f"{ADMIN_SCOPE}!user={user.name}", self.parsed_scopes, db=self.db):
+            return None
         refusal = await access.ssh_refusal(self.authenticator, user)
         if refusal:
-            self.log.warning("SSH refused for %r: %s", user_name, refusal)
-            raise web.HTTPError(403, "SSH refused: %s", refusal)
-        return user
+            self.log.warning("SSH refused for %r: %s", user.name, refusal)
+        return refusal
 
 
 _ACTIONS = {
@@ -120,9 +119,15 @@ def _bad_request(message: str) -> web.HTTPError:
 
 class SshKeysAPIHandler(_SshMixin, APIHandler):
     async def get(self, user_name):
-        user = await self.authorize_ssh(SCOPE_KEYS_READ, user_name)
+        user = self.authorize(SCOPE_KEYS_READ, user_name)
         entries = self.store.list(owner_of(user))
-        self.write(json.dumps({"keys": [e.key for e in entries], "entries": [e.to_json() for e in entries]}))
+        body = {"keys": [e.key for e in entries], "entries": [e.to_json() for e in entries]}
+        refusal = await self.ssh_refusal(user)
+        if refusal:
+            # The keys come along so the gateway tells the reason only to a client holding one of them.
+            self.set_status(403)
+            body = {"status": 403, "message": f"SSH refused: {refusal}", "keys": body["keys"]}
+        self.write(json.dumps(body))
 
     def post(self, user_name):
         user = self.authorize(SCOPE_KEYS_MANAGE, user_name)
@@ -159,7 +164,10 @@ class SshKeyAPIHandler(_SshMixin, APIHandler):
 
 class SshRouteAPIHandler(_SshMixin, APIHandler):
     async def get(self, user_name):
-        user = await self.authorize_ssh(SCOPE_ROUTE, user_name)
+        user = self.authorize(SCOPE_ROUTE, user_name)
+        refusal = await self.ssh_refusal(user)
+        if refusal:
+            raise web.HTTPError(403, "SSH refused: %s", refusal)
         spawner = user.spawners.get("")
         if spawner is None or not spawner.ready:
             raise web.HTTPError(409, "server not running")

@@ -16,7 +16,9 @@ HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAnaMUWxl4K5yNfR5FS5HewqBN2TxKX5
 class FakeHub:
     """`keys`: user -> key lines; `routes`: user -> route dict (default jupyter-{name}:2222);
     `running`: users whose server runs; `fail_start`: users whose start fails; `slow`: users whose
-    start stays pending (progress stream open) until `release` is set."""
+    start stays pending (progress stream open) until `release` is set; `refused`: user -> why the
+    hub refuses them SSH now (403 on keys, with the keys, and on route); `expired`: users whose
+    start the hub refuses because their login expired."""
 
     def __init__(self, host: str = "127.0.0.1"):
         self.keys = {"alice": ["ssh-ed25519 AAAA-alice"], "carol": ["ssh-ed25519 AAAA-carol"]}
@@ -24,6 +26,8 @@ class FakeHub:
         self.running = {"alice"}
         self.fail_start: set[str] = set()
         self.slow: set[str] = set()
+        self.refused: dict[str, str] = {}
+        self.expired: set[str] = set()
         self.release = threading.Event()
         self.calls: list[tuple[str, str, dict | None]] = []
         hub = self
@@ -78,6 +82,8 @@ class FakeHub:
                     name, what = parts[6], parts[7]
                     if name not in hub.keys:
                         return self._send(404, {"message": "no such user"})
+                    if name in hub.refused:
+                        return self._send(403, {"message": f"SSH refused: {hub.refused[name]}", "keys": hub.keys[name]})
                     if what == "keys":
                         return self._send(200, {"keys": hub.keys[name]})
                     if name not in hub.running:
@@ -95,6 +101,8 @@ class FakeHub:
                 if not self._auth():
                     return
                 if self.path.endswith("/server"):
+                    if self.path.split("/")[4] in hub.expired:
+                        return self._send(403, {"message": f"auth has expired for {self.path.split('/')[4]}, login again"})
                     return self._send(202, {})
                 if self.path.endswith("/activity"):
                     return self._send(204)

@@ -21,7 +21,7 @@ from devhub_gateway.audit import Audit, RefusalLog  # noqa: E402
 from devhub_gateway.config import ConfigError, from_env  # noqa: E402
 from devhub_gateway.hub_router import HubRouter  # noqa: E402
 from devhub_gateway.limits import FailureLimiter, Slots, raise_open_files_limit  # noqa: E402
-from devhub_gateway.router import Route, RouteError, StaticRouter  # noqa: E402
+from devhub_gateway.router import AccessRefused, Route, RouteError, StaticRouter  # noqa: E402
 from fake_hub import HOST_KEY, TOKEN, FakeHub  # noqa: E402
 
 @pytest.fixture
@@ -58,6 +58,47 @@ def test_hub_router_start_failure_is_a_clear_route_error(hub):
     hub.fail_start.add("carol")
     with pytest.raises(RouteError, match="failed to start: out of GPUs"):
         asyncio.run(HubRouter(hub.url, TOKEN).route("carol", lambda m: None))
+
+
+def test_hub_router_refused_user_and_why(hub):
+    hub.refused["carol"] = "carol is blocked on this hub"
+    with pytest.raises(AccessRefused, match="^carol is blocked on this hub$") as refused:
+        asyncio.run(HubRouter(hub.url, TOKEN).authorized_keys("carol"))
+    assert refused.value.keys == ["ssh-ed25519 AAAA-carol"]  # so only their holder is told why
+    with pytest.raises(RouteError, match="refused to route you .*SSH refused: carol is blocked"):
+        asyncio.run(HubRouter(hub.url, TOKEN).route("carol", lambda m: None))
+
+
+def test_hub_router_says_why_live_access_ends(hub):
+    router = HubRouter(hub.url, TOKEN)
+    holds_alice_key = lambda lines: "ssh-ed25519 AAAA-alice" in lines  # noqa: E731
+    assert asyncio.run(router.access_refusal("alice", holds_alice_key)) is None
+    hub.keys["alice"] = ["ssh-ed25519 AAAA-other"]
+    assert asyncio.run(router.access_refusal("alice", holds_alice_key)) == \
+        "the SSH key you logged in with was removed from the hub"
+    hub.refused["alice"] = "alice is no longer allowed on this hub"
+    assert asyncio.run(router.access_refusal("alice", holds_alice_key)) == "alice is no longer allowed on this hub"
+    del hub.keys["alice"]
+    assert asyncio.run(router.access_refusal("alice", holds_alice_key)) == "the account alice no longer exists on the hub"
+    # A hub that cannot be reached (restarting) gives no answer (and the gateway ends nobody's session).
+    away = HubRouter("http://127.0.0.1:9/hub/api", TOKEN, request_timeout=2)
+    with pytest.raises(RouteError, match="cannot be reached"):
+        asyncio.run(away.access_refusal("alice", holds_alice_key))
+
+
+def test_expired_hub_login_tells_where_to_log_in(hub):
+    hub.expired.add("carol")
+    router = HubRouter(hub.url, TOKEN, public_url="https://devhub.example.org")
+    with pytest.raises(RouteError, match="your hub login has expired.*log in at https://devhub.example.org/hub/login, "
+                                         "then connect again"):
+        asyncio.run(router.route("carol", lambda m: None))
+
+
+def test_static_router_access_follows_its_keys():
+    router = StaticRouter({"users": {"alice": {"keys": ["ssh-ed25519 AAAA-alice"]}}})
+    assert asyncio.run(router.access_refusal("alice", lambda lines: "ssh-ed25519 AAAA-alice" in lines)) is None
+    assert asyncio.run(router.access_refusal("alice", lambda lines: False)) == \
+        "the SSH key you logged in with was removed"
 
 
 def test_hub_router_unreachable_hub():
@@ -247,6 +288,8 @@ def test_abuse_limit_settings():
     assert (s.login_timeout, s.max_preauth, s.max_preauth_per_address) == (15, 256, 20)
     assert (s.max_channels_per_connection, s.max_channels_per_user, s.max_channels) == (32, 64, 1024)
     assert (s.channel_window, s.hub_max_requests, s.refusal_log_interval) == (1024 * 1024, 64, 60)
+    assert (s.access_check_interval, s.hub_public_url) == (30, "")
+    assert from_env({**HUB_ENV, "PUBLIC_URL": "https://devhub.example.org/"}).hub_public_url == "https://devhub.example.org"
     s = from_env({**HUB_ENV, "GATEWAY_CHANNEL_WINDOW": "256K", "GATEWAY_MAX_PREAUTH_PER_ADDRESS": "3"})
     assert (s.channel_window, s.max_preauth_per_address) == (256 * 1024, 3)
     assert from_env({**HUB_ENV, "GATEWAY_CHANNEL_WINDOW": "2MiB"}).channel_window == 2 * 1024 * 1024
@@ -259,6 +302,8 @@ def test_abuse_limit_settings():
          "GATEWAY_MAX_CHANNELS_PER_CONNECTION=100 is larger than GATEWAY_MAX_CHANNELS_PER_USER=64"),
         ({"GATEWAY_MAX_CHANNELS": "10"}, "GATEWAY_MAX_CHANNELS_PER_USER=64 is larger than GATEWAY_MAX_CHANNELS=10"),
         ({"GATEWAY_MAX_CHANNELS_PER_USER": "x"}, "GATEWAY_MAX_CHANNELS_PER_USER='x': not an integer"),
+        ({"GATEWAY_ACCESS_CHECK_INTERVAL": "0"}, "GATEWAY_ACCESS_CHECK_INTERVAL=0.0: must be between 1 and 3600"),
+        ({"PUBLIC_URL": "devhub.example.org"}, "PUBLIC_URL='devhub.example.org': expected an http(s):// URL"),
     ]:
         with pytest.raises(ConfigError) as info:
             from_env({**HUB_ENV, **env})

@@ -274,6 +274,7 @@ def test_the_gateway_is_refused_users_the_authenticator_refuses(hub):
     for path in (keys_path("mallory"), "devhub/ssh/users/mallory/route"):
         r = hub.api("GET", path, hub.gateway_token)
         assert r.status_code == 403 and r.json()["message"] == "SSH refused: mallory is blocked on this hub", r.text
+    assert hub.api("GET", keys_path("mallory"), hub.gateway_token).json()["keys"] == [line]
     # Admins (and the user, were they able to log in) still see the keys, to clean up.
     assert hub.api("GET", keys_path("mallory"), admin).json()["keys"] == [line]
     assert hub.api("GET", keys_path("mallory"), mallory).json()["keys"] == [line]

@@ -41,7 +41,7 @@ class ActivityReporter:
                 if self.on_report:
                     self.on_report(user)
             except Exception:  # noqa: BLE001 - never let reporting break sessions
-                log.exception("activity report for %s failed", user)
+                log.exception("activity report for %r failed", user)
             await asyncio.sleep(self.interval)
 
     async def close(self) -> None:

@@ -4,7 +4,7 @@ Endpoints (``api`` is JUPYTERHUB_API_URL, e.g. ``http://hub:8081/hub/api``):
 
 - ``GET  {api}/devhub/ssh/users/{name}/keys``  -> ``{"keys": ["ssh-ed25519 AAAA...", ...]}``; 404: unknown user;
   403 ``{"message": "SSH refused: <why>", "keys": [...]}``: the authenticator refuses the user now
-- ``GET  {api}/devhub/ssh/users/{name}/route`` -> ``{"host": str, "port": int, "host_key": str}``;
+- ``GET  {api}/devhub/ssh/users/{name}/route`` -> ``{"host": str, "port": int, "host_key": str, "notice": str}``;
   404 or 409 while the user's server is not running
 - ``POST {api}/users/{name}/server``           standard: start the default server (201/202; 400 if running)
 - ``GET  {api}/users/{name}/server/progress``  standard: text/event-stream of JSON events
@@ -108,14 +108,14 @@ class HubRouter(Router):
         try:
             status, payload = await self._call("GET", "/devhub/ssh/users/{name}/keys", username)
         except RouteError as exc:
-            log.warning("keys for %s: %s", username, exc)
+            log.warning("keys for %r: %s", username, exc)
             return []
         keys = _lines(payload.get("keys"))
         if status == 403 and str(payload.get("message", "")).startswith(REFUSED):
             raise AccessRefused(str(payload["message"])[len(REFUSED):].strip(), keys)
         if status != 200:
             if status != 404:
-                log.warning("keys for %s: HTTP %s %s", username, status, payload)
+                log.warning("keys for %r: HTTP %s %r", username, status, payload)
             return []
         return keys
 
@@ -138,7 +138,7 @@ class HubRouter(Router):
             raise RouteError(f"the hub refused to route you (HTTP {status}: {payload.get('message') or 'no reason given'})")
         try:
             return Route(str(payload["host"]), int(payload["port"]), str(payload["host_key"]).strip(),
-                         str(payload.get("user", "jovyan")))
+                         str(payload.get("user", "jovyan")), str(payload.get("notice") or ""))
         except (KeyError, TypeError, ValueError) as exc:
             raise RouteError(f"the hub sent an invalid route ({exc!r})") from exc
 
@@ -152,7 +152,7 @@ class HubRouter(Router):
             start.task = asyncio.ensure_future(self._start(username, start))
             start.task.add_done_callback(lambda task: self._start_done(username, start, task))
         else:
-            log.info("start of %s already in flight; waiting on it", username)
+            log.info("start of %r already in flight; waiting on it", username)
         missed = list(start.messages)  # taken with the subscription, before any await: nothing lost between
         start.listeners.append(progress)
         try:
@@ -250,10 +250,10 @@ class HubRouter(Router):
         try:
             status, payload = await self._call("POST", "/users/{name}/activity", username, body)
         except RouteError as exc:
-            log.warning("activity for %s: %s", username, exc)
+            log.warning("activity for %r: %s", username, exc)
             return
         if status >= 300:
-            log.warning("activity for %s: HTTP %s %s", username, status, payload)
+            log.warning("activity for %r: HTTP %s %r", username, status, payload)
 
     async def close(self) -> None:
         for start in list(self._starts.values()):

@@ -23,6 +23,7 @@ class Route:
     port: int
     host_key_line: str
     user: str = "jovyan"
+    notice: str = ""  # shown when a shell opens (e.g. the home directory is above its soft limit)
 
 
 class RouteError(Exception):
@@ -127,4 +128,4 @@ class StaticRouter(Router):
 
     async def activity(self, username: str) -> None:
         self.activity_log.append(username)
-        log.debug("activity: %s", username)
+        log.debug("activity: %r", username)

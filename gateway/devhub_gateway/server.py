@@ -170,6 +170,7 @@ class GatewayConnection(asyncssh.SSHServer):
         self.preauth_slot = False
         self.channels: set[object] = set()  # one token per open channel (see _channel_slot)
         self.key_blob = b""  # the key this connection logged in with
+        self.notice = ""  # from the hub's route: shown when a shell opens
         self.processes: set[asyncssh.SSHServerProcess] = set()  # open sessions, to tell them why access ends
 
     # -- connection lifecycle --
@@ -284,7 +285,7 @@ class GatewayConnection(asyncssh.SSHServer):
                 self._keys[username] = set()
                 self._refusal = (str(exc), _key_blobs(exc.keys))
             except Exception:  # noqa: BLE001 - a broken router refuses, it never crashes the server
-                log.exception("authorized_keys(%s) failed", username)
+                log.exception("authorized_keys(%r) failed", username)
                 self._keys[username] = set()
         if key.public_data in self._keys[username] and not self.gw.addresses.blocked(self.ip):
             self.key_blob = key.public_data
@@ -345,6 +346,7 @@ class GatewayConnection(asyncssh.SSHServer):
             upstream.close()
             raise RouteError("client went away")
         self.upstream = upstream
+        self.notice = route.notice
         self.gw.audit("upstream", user=self.user, sid=self.sid, upstream=f"{route.host}:{route.port}")
         return upstream
 
@@ -418,6 +420,8 @@ class GatewayConnection(asyncssh.SSHServer):
         self.processes.add(process)
         try:
             upstream = await self.upstream_for(process.stderr)
+            if kind == "shell" and self.notice:
+                _write(process.stderr, f"devhub: {self.notice}\r\n")
             status, signal = await relay.relay_session(process, upstream, counters)
         except RouteError as exc:
             _write(process.stderr, f"devhub: {exc}\r\n")

@@ -10,24 +10,30 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from pathlib import Path
 
-from . import auth, secrets, services, ssh_handlers
-from .settings import Settings
+from . import auth, disk, disk_handlers, logsafe, names, secrets, services, ssh_handlers
+from .settings import Settings, SettingsError
 from .spawner import DevhubSpawner
 
 log = logging.getLogger("JupyterHub")  # the hub app's logger: same format as its own lines
 
 
 def configure(c, settings: Settings, config_file: str | os.PathLike | None = None) -> None:
+    logsafe.install()  # request input (user names, URL paths) cannot start log lines of its own
     data = Path(settings.data_dir)
     hub_secrets = secrets.load(data, settings.proxy_auth_token_file)
 
     # Hub process and database; the proxy runs as its own service (devhub.proxy).
     c.JupyterHub.bind_url = "http://0.0.0.0:8000"  # the public side is the proxy's, this is its default
-    c.JupyterHub.hub_ip = "0.0.0.0"
+    # Only on the hub's own network when HUB_BIND_HOST names it: the hub also joins every user network
+    # (to see servers come up), and users must reach its API only through nginx and the proxy.
+    c.JupyterHub.hub_ip = bind_address(settings.hub_bind_host)
     c.JupyterHub.hub_port = 8081
     c.JupyterHub.hub_connect_ip = settings.hub_connect_host
+    if settings.users_hub_api_url:
+        c.Spawner.hub_connect_url = settings.users_hub_api_url
     c.JupyterHub.db_url = f"sqlite:///{data / 'jupyterhub.sqlite'}"
     c.JupyterHub.pid_file = str(data / "jupyterhub.pid")
     c.JupyterHub.cookie_secret_file = str(hub_secrets.cookie_secret_file)
@@ -45,8 +51,10 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
 
     # Authentication.
     auth.apply(c, settings, log)
-    if settings.is_demo:
-        c.JupyterHub.template_vars = {"announcement": auth.DEMO_BANNER}
+    # Disk: home volumes measured, a soft limit that warns, room kept for the hub's database.
+    usage = home_usage(settings)
+    c.JupyterHub.template_vars = {"devhub_disk_notice": usage.page_notice,
+                                  **({"announcement": auth.DEMO_BANNER} if settings.is_demo else {})}
 
     # User servers.
     c.JupyterHub.spawner_class = DevhubSpawner
@@ -57,7 +65,8 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
     c.JupyterHub.allow_named_servers = False  # one server (container, network, GPUs) per user
 
     # SSH: users' keys (API, page, scopes) and the gateway's service identity.
-    c.DevhubSpawner.ssh_key_store = ssh_handlers.apply(c, settings)
+    c.DevhubSpawner.ssh_key_store = ssh_handlers.apply(c, settings, usage)
+    c.JupyterHub.extra_handlers = [*c.JupyterHub.extra_handlers, *disk_handlers.handlers(usage)]
     gateway, gateway_roles = services.ssh_gateway(settings, log)
 
     # Services.
@@ -66,6 +75,25 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
     c.JupyterHub.load_roles = roles + gateway_roles + [ssh_handlers.USER_ROLE]
 
     load_overrides(c, settings, config_file)
+
+
+def home_usage(settings: Settings) -> disk.HomeUsage:
+    """Measured (and the reserve kept) in the background from the hub's first request on."""
+    reserve = disk.Reserve(settings.data_dir, settings.hub_disk_reserve)
+    return disk.HomeUsage(lambda user: names.volume_name(settings.user_volume_prefix, user),
+                          settings.user_home_soft_limit, settings.disk_usage_interval, reserve)
+
+
+def bind_address(host: str) -> str:
+    """The IPv4 address `host` resolves to (Docker's DNS answers a service name with its address on
+    the one network it is named on); all addresses for ""."""
+    if not host:
+        return "0.0.0.0"
+    try:
+        return socket.gethostbyname(host)
+    except OSError as exc:
+        raise SettingsError(f"HUB_BIND_HOST={host!r} does not resolve ({exc}): name the hub's own network "
+                            "address, or leave it empty to listen on all") from None
 
 
 def routing(c, settings: Settings) -> None:

@@ -3,6 +3,7 @@
     python -m devhub.proxy [configurable-http-proxy options...]
 
 SERVER_ROUTING (subdomain, the default, or path) must match the hub's: it decides --host-routing.
+PROXY_LISTEN_HOST and PROXY_API_LISTEN_HOST: names resolved to the addresses it listens on.
 
 CONFIGPROXY_AUTH_TOKEN is taken from the environment when set, else read from (or, when the proxy
 starts before the hub, created in) PROXY_AUTH_TOKEN_FILE (default /srv/proxy-secret/auth_token, a
@@ -13,14 +14,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 
 from . import secrets
 
 DEFAULT_ARGS = [
-    "--ip=0.0.0.0",
     "--port=8000",
-    "--api-ip=0.0.0.0",
     "--api-port=8001",
     "--error-target=http://hub:8081/hub/error",
     # nginx sets X-Forwarded-Proto/For; appending ours ("https,http") would make tornado see http and
@@ -29,11 +29,27 @@ DEFAULT_ARGS = [
 ]
 
 
+def listen_address(env, var: str) -> str:
+    """The address the name in `var` resolves to: in compose, an alias the proxy has on one network
+    only, so it listens there and not on the user networks it joins to reach servers; all without it."""
+    host = env.get(var, "").strip()
+    if not host:
+        return "0.0.0.0"
+    try:
+        return socket.gethostbyname(host)
+    except OSError as exc:
+        print(f"devhub.proxy: {var}={host!r} does not resolve ({exc})", file=sys.stderr)
+        sys.exit(2)
+
+
 def default_args(env=os.environ) -> list[str]:
-    """DEFAULT_ARGS, routing on the Host header too unless SERVER_ROUTING=path (the hub's routes are
-    then "alice.<host>/user/alice/")."""
+    """DEFAULT_ARGS: the proxy port on PROXY_LISTEN_HOST (nginx's network), the API on
+    PROXY_API_LISTEN_HOST (the hub's), routing on the Host header too unless SERVER_ROUTING=path
+    (the hub's routes are then "alice.<host>/user/alice/")."""
     routing = env.get("SERVER_ROUTING", "").strip() or "subdomain"
-    return DEFAULT_ARGS + ([] if routing == "path" else ["--host-routing"])
+    return [f"--ip={listen_address(env, 'PROXY_LISTEN_HOST')}",
+            f"--api-ip={listen_address(env, 'PROXY_API_LISTEN_HOST')}",
+            *DEFAULT_ARGS, *([] if routing == "path" else ["--host-routing"])]
 
 
 def main(args: list[str]) -> None:

@@ -81,6 +81,8 @@ class Settings:
     spawn_timeout: int = 120
     user_network_prefix: str = "devhub-user-"
     hub_connect_host: str = "hub"
+    hub_bind_host: str = ""  # resolved at start to the one address the hub listens on; "": all
+    users_hub_api_url: str = ""  # how user servers reach the hub's API; "": http://<hub_connect_host>:8081
     proxy_api_url: str = "http://proxy:8001"
     proxy_auth_token_file: str = "/srv/proxy-secret/auth_token"
     ssh_port: int = 2222
@@ -92,10 +94,18 @@ class Settings:
     egress: egress.Policy = egress.Policy()
     egress_key_file: str = "/srv/egress-secret/egress_key"
     user_extra_ca: str = field(default="", repr=False)  # PEM certificates users' servers trust
+    user_home_soft_limit: int = 0  # bytes; a user above it is warned (0: no limit)
+    disk_usage_interval: int = 300  # seconds between measurements of the home volumes
+    hub_disk_reserve: int = 256 * 1024**2  # bytes kept free for the hub's database (0: none)
 
     @property
     def is_demo(self) -> bool:
         return self.auth_provider == "demo"
+
+    @property
+    def users_hub_api_host(self) -> str:
+        """The name user servers resolve for the hub's API ("" when they use hub_connect_host)."""
+        return urlsplit(self.users_hub_api_url).hostname or ""
 
     @property
     def subdomains(self) -> bool:
@@ -147,6 +157,16 @@ def _size(var: str, raw: str) -> str:
     if not match or int(match.group(1)) * SIZE_FACTORS[match.group(2).lower()] < 4 * 1024**2:
         raise _error(var, raw, "expected a size of at least 4m with an optional b/k/m/g suffix, e.g. 8G or 512m")
     return raw
+
+
+def _optional_size(env: Mapping[str, str], var: str, default: int) -> int:
+    """A size in bytes (see _size), 0 for "0" or "off"; the default when unset."""
+    raw = env.get(var, "").strip()
+    if not raw:
+        return default
+    if raw.lower() in ("0", "off"):
+        return 0
+    return size_in_bytes(_size(var, raw))
 
 
 def size_in_bytes(size: str) -> int:
@@ -352,6 +372,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         spawn_timeout=_int(env, "SPAWN_TIMEOUT", 120, 10),
         user_network_prefix=_docker_prefix(env, "USER_NETWORK_PREFIX", "devhub-user-"),
         hub_connect_host=_host(env, "HUB_CONNECT_HOST", "hub"),
+        hub_bind_host=_host(env, "HUB_BIND_HOST", "") if env.get("HUB_BIND_HOST", "").strip() else "",
+        users_hub_api_url=_url(env, "USERS_HUB_API_URL"),
         proxy_api_url=_url(env, "PROXY_API_URL", "http://proxy:8001"),
         proxy_auth_token_file=_abs_path(env, "PROXY_AUTH_TOKEN_FILE", "/srv/proxy-secret/auth_token"),
         ssh_port=_port(env, "SSH_PORT", 2222),
@@ -363,6 +385,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         egress=_egress(env, parts.hostname or ""),
         egress_key_file=_abs_path(env, "EGRESS_KEY_FILE", "/srv/egress-secret/egress_key"),
         user_extra_ca=_extra_ca(env),
+        user_home_soft_limit=_optional_size(env, "USER_HOME_SOFT_LIMIT", 0),
+        disk_usage_interval=_int(env, "DISK_USAGE_INTERVAL", 300, 5),
+        hub_disk_reserve=_optional_size(env, "HUB_DISK_RESERVE", 256 * 1024**2),
     )
 
 

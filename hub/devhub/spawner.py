@@ -53,6 +53,7 @@ ARCHIVE_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"]
 SSH_HOST_KEY_PUB = HOME + "/.local/share/devhub/ssh/ssh_host_ed25519_key.pub"
 SSH_CONTAINER_PORT = 2222
 GATEWAY_SERVICE = "sshgw"  # the SSH gateway's compose service name
+FRONT_SERVICE = "nginx"  # its internal listener is user servers' way to the hub's API (USERS_HUB_API_URL)
 
 
 def no_ssh_keys(spawner: "DevhubSpawner") -> str:
@@ -165,7 +166,17 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
     @default("connect_services")
     def _default_connect_services(self):
         services = ["hub", "proxy"] + ([GATEWAY_SERVICE] if self.s.ssh_gateway else [])
-        return services + ([egress.SERVICE] if self.s.egress.enabled else [])
+        services += [egress.SERVICE] if self.s.egress.enabled else []
+        return services + ([FRONT_SERVICE] if self.s.users_hub_api_url else [])
+
+    def peer_aliases(self, service: str) -> list[str]:
+        """The names user servers know a peer by: the egress proxy, and the hub's API (nginx's
+        internal listener with USERS_HUB_API_URL, else the hub itself); the others are nameless there."""
+        if service == egress.SERVICE:
+            return [service]
+        if self.s.users_hub_api_url:
+            return [self.s.users_hub_api_host] if service == FRONT_SERVICE else []
+        return list(dict.fromkeys(["hub", self.s.hub_connect_host])) if service == "hub" else [service]
 
     # ---- defaults derived from the settings ----
 
@@ -302,7 +313,8 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
         if self.s.egress.enabled and not self.egress_key:
             self.log.warning("No egress key: %s's server gets no internet proxy", self.user.name)
             return {}
-        direct = tuple(dict.fromkeys(("hub", self.s.hub_connect_host)))
+        direct = ((self.s.users_hub_api_host,) if self.s.users_hub_api_url
+                  else tuple(dict.fromkeys(("hub", self.s.hub_connect_host))))
         return egress.user_environment(self.s.egress, self.egress_key, names.escape(self.user.name), direct)
 
     # ---- profiles ----
@@ -384,19 +396,16 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
         project = (me["Config"].get("Labels") or {}).get(COMPOSE_PROJECT)
         if not project:
             self.log.warning("The hub container has no %s label; attaching only the hub itself", COMPOSE_PROJECT)
-            return {me["Id"]: [self.s.hub_connect_host]}
+            return {me["Id"]: self.peer_aliases("hub")}
         # One query for the whole project (this runs on every poll), then pick the services.
         peers: dict[str, list[str]] = {}
         for c in await self.docker("containers", filters={"label": f"{COMPOSE_PROJECT}={project}"}):
             service = (c.get("Labels") or {}).get(COMPOSE_SERVICE)
             if service not in self.connect_services:
                 continue
-            aliases = [service]
-            if service == "hub" and self.s.hub_connect_host != "hub":
-                aliases.append(self.s.hub_connect_host)
-            peers[c["Id"]] = aliases
+            peers[c["Id"]] = self.peer_aliases(service)
         if me["Id"] not in peers:
-            peers[me["Id"]] = [self.s.hub_connect_host]
+            peers[me["Id"]] = self.peer_aliases("hub")
         return peers
 
     async def ensure_network(self) -> str:

@@ -6,7 +6,8 @@ REST API (JupyterHub token or cookie auth; JSON errors {"status": N, "message": 
     POST   /hub/api/devhub/ssh/users/{name}/keys       {"name": "...", "key": "ssh-ed25519 ..."}
                                                        201 entry | 400 with the reason
     DELETE /hub/api/devhub/ssh/users/{name}/keys/{id}  204 | 404 unknown id
-    GET    /hub/api/devhub/ssh/users/{name}/route      200 {"host", "port", "host_key", "user", "container"}
+    GET    /hub/api/devhub/ssh/users/{name}/route      200 {"host", "port", "host_key", "user", "container",
+                                                            "notice"} (notice: disk soft limit, for shells)
                                                        409 server not running, or its host key not yet known
 
 To the gateway, keys (GET) and route answer 403 {"message": "SSH refused: <why>"} for a user the
@@ -40,6 +41,7 @@ from jupyterhub.scopes import has_scope
 from tornado import web
 
 from . import access
+from .disk import HomeUsage
 from .settings import Settings
 from .ssh_keys import InvalidKey
 from .ssh_keystore import KeyStore, owner_of, store_for
@@ -68,9 +70,10 @@ class _SshMixin:
     store: KeyStore
     devhub_settings: Settings
 
-    def initialize(self, store: KeyStore, devhub_settings: Settings):
+    def initialize(self, store: KeyStore, devhub_settings: Settings, usage: HomeUsage | None = None):
         self.store = store
         self.devhub_settings = devhub_settings
+        self.usage = usage
 
     def _may(self, scope: str, user_name: str) -> bool:
         for s in (scope, ADMIN_SCOPE):
@@ -180,6 +183,9 @@ class SshRouteAPIHandler(_SshMixin, APIHandler):
             error = web.HTTPError(409, "server starting: its SSH host key is not available yet")
             error.headers = {"Retry-After": "1"}  # APIHandler.write_error sends these
             raise error
+        if self.usage is not None:
+            self.usage.ensure_running()
+            route = {**route, "notice": self.usage.notice(user.name)}  # shown when an SSH shell opens
         if spawner.orm_spawner is not None and spawner.orm_spawner.state != spawner.get_state():
             spawner.orm_spawner.state = spawner.get_state()  # the host key, for after a hub restart
             self.db.commit()
@@ -203,8 +209,8 @@ class SshKeysPageHandler(_SshMixin, BaseHandler):
         self.finish(html)
 
 
-def handlers(store: KeyStore, settings: Settings) -> list[tuple]:
-    kwargs = {"store": store, "devhub_settings": settings}
+def handlers(store: KeyStore, settings: Settings, usage: HomeUsage | None = None) -> list[tuple]:
+    kwargs = {"store": store, "devhub_settings": settings, "usage": usage}
     return [
         (API_PREFIX + r"/([^/]+)/keys", SshKeysAPIHandler, kwargs),
         (API_PREFIX + r"/([^/]+)/keys/([^/]+)", SshKeyAPIHandler, kwargs),
@@ -213,10 +219,10 @@ def handlers(store: KeyStore, settings: Settings) -> list[tuple]:
     ]
 
 
-def apply(c, settings: Settings) -> KeyStore:
+def apply(c, settings: Settings, usage: HomeUsage | None = None) -> KeyStore:
     """Register the handlers, scopes, `user` role and templates on the config `c`; return the store."""
     store = store_for(settings.data_dir, settings.ssh_max_keys_per_user)
-    c.JupyterHub.extra_handlers = handlers(store, settings)
+    c.JupyterHub.extra_handlers = handlers(store, settings, usage)
     c.JupyterHub.custom_scopes = dict(CUSTOM_SCOPES)
     c.JupyterHub.template_paths = [str(TEMPLATES)]
     return store

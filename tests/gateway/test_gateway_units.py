@@ -43,6 +43,8 @@ def test_hub_router_route_when_running(hub):
     route = asyncio.run(HubRouter(hub.url, TOKEN).route("alice", messages.append))
     assert route == Route("jupyter-alice", 2222, HOST_KEY, "jovyan")
     assert messages == [] and not [c for c in hub.calls if c[0] == "POST"]
+    hub.routes["alice"] = {"host": "jupyter-alice", "port": 2222, "host_key": HOST_KEY, "notice": "home above its soft limit"}
+    assert asyncio.run(HubRouter(hub.url, TOKEN).route("alice", print)).notice == "home above its soft limit"
 
 
 def test_hub_router_starts_a_stopped_server_and_reports_progress(hub):

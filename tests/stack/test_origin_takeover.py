@@ -46,8 +46,8 @@ def log_in_in_chromium(page, stack, user: str) -> None:
 
 def test_alices_page_cannot_act_as_bob(stack, hostile_alice, alice_token, bob_token, tmp_path):
     key = make_keypair(tmp_path, name="alice-key")
-    assert hub_api(stack, alice_token, "POST", "/devhub/ssh/users/alice/keys",
-                   json={"name": "alice", "key": key.public_line}).status_code == 201
+    added = hub_api(stack, alice_token, "POST", "/devhub/ssh/users/alice/keys", json={"name": "alice", "key": key.public_line})
+    assert added.status_code == 201
     keys_before = hub_api(stack, bob_token, "GET", "/devhub/ssh/users/bob/keys").json()
     tokens_before = {t["id"] for t in hub_api(stack, bob_token, "GET", "/users/bob/tokens").json()["api_tokens"]}
 
@@ -93,3 +93,4 @@ def test_alices_page_cannot_act_as_bob(stack, hostile_alice, alice_token, bob_to
     assert as_bob.returncode == 255 and "Permission denied (publickey)" in as_bob.stderr, as_bob.stderr
 
     stop_server(stack, alice_token, "alice")
+    assert hub_api(stack, alice_token, "DELETE", f"/devhub/ssh/users/alice/keys/{added.json()['id']}").status_code == 204

@@ -122,3 +122,6 @@ def test_expired_hub_login_says_where_to_log_in(stack, bob_token, alice_token, t
            "then connect again" in expired.stderr, expired.stderr
     stack.login("bob")  # what the message asks for
     assert ssh.run("true", timeout=240).returncode == 0
+    # Every stored login went stale with the IdP's restart (API tokens too, once the hub re-checks
+    # them): alice logs in again as well, as she would, for the tests that follow.
+    stack.login("alice")

@@ -129,3 +129,15 @@ def test_path_routing_is_opt_in_with_a_warning(tmp_path, caplog):
     c, _ = configured(tmp_path / "p", PUBLIC_URL="https://10.1.2.3", SERVER_ROUTING="path")
     assert "subdomain_host" not in c.JupyterHub
     assert "SERVER_ROUTING=path: every user's server shares the hub's origin https://10.1.2.3" in caplog.text
+
+
+def test_hub_listens_on_the_address_its_network_name_resolves_to(tmp_path):
+    c, _ = configured(tmp_path, HUB_BIND_HOST="localhost", USERS_HUB_API_URL="http://hub-api:8081")
+    assert c.JupyterHub.hub_ip == "127.0.0.1"
+    assert c.Spawner.hub_connect_url == "http://hub-api:8081"
+    import pytest
+
+    from devhub.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="HUB_BIND_HOST='no-such-host.invalid' does not resolve"):
+        configured(tmp_path / "bad", HUB_BIND_HOST="no-such-host.invalid")

@@ -38,7 +38,7 @@ def test_proxy_first_creates_token_hub_reads_it(tmp_path):
     token_file = tmp_path / "secret" / "auth_token"
     result = run_proxy(tmp_path, PROXY_AUTH_TOKEN_FILE=str(token_file))
     assert result.returncode == 0, result.stderr
-    assert "args=--ip=0.0.0.0 --port=8000 --api-ip=0.0.0.0 --api-port=8001" in result.stdout
+    assert "args=--ip=0.0.0.0 --api-ip=0.0.0.0 --port=8000 --api-port=8001" in result.stdout
     hub = secrets.load(tmp_path / "data", token_file, env={})
     assert f"token={hub.proxy_auth_token}\n" in result.stdout
     assert os.stat(token_file).st_mode & 0o777 == 0o600
@@ -50,6 +50,15 @@ def test_proxy_routes_on_host_unless_path_routing(tmp_path):
     path = run_proxy(tmp_path, PROXY_AUTH_TOKEN_FILE=token_file, SERVER_ROUTING="path")
     assert subdomains.stdout.rstrip().endswith("--no-x-forward --host-routing"), subdomains.stdout
     assert path.returncode == 0 and "--host-routing" not in path.stdout and "--no-x-forward" in path.stdout
+
+
+def test_proxy_listens_where_its_names_resolve(tmp_path):
+    token_file = str(tmp_path / "auth_token")
+    both = run_proxy(tmp_path, PROXY_AUTH_TOKEN_FILE=token_file, PROXY_LISTEN_HOST="localhost",
+                     PROXY_API_LISTEN_HOST="localhost")
+    assert "args=--ip=127.0.0.1 --api-ip=127.0.0.1 --port=8000" in both.stdout, both.stdout
+    bad = run_proxy(tmp_path, PROXY_AUTH_TOKEN_FILE=token_file, PROXY_API_LISTEN_HOST="no-such-host.invalid")
+    assert bad.returncode == 2 and "PROXY_API_LISTEN_HOST='no-such-host.invalid' does not resolve" in bad.stderr
 
 
 def test_proxy_refuses_bad_token_file(tmp_path):

@@ -21,6 +21,7 @@ from devhub.spawner import DevhubSpawner
 
 HUB_ID = "h" * 64
 PROXY_ID = "p" * 64
+NGINX_ID = "n" * 64
 ids = (f"{n:064x}" for n in itertools.count(1))
 
 
@@ -34,7 +35,7 @@ class FakeDocker(docker.APIClient):
         self.networks_ = {}
         self.volumes_ = {}
         if in_compose:
-            for cid, service in ((HUB_ID, "hub"), (PROXY_ID, "proxy")):
+            for cid, service in ((HUB_ID, "hub"), (PROXY_ID, "proxy"), (NGINX_ID, "nginx")):
                 labels = {"com.docker.compose.project": "devhub", "com.docker.compose.service": service}
                 self.containers_[cid] = {"Id": cid, "Name": service, "Image": "sha256:hubimage",
                                          "Config": {"Labels": labels, "Env": []}, "State": {"Status": "running", "Running": True},
@@ -243,6 +244,23 @@ def test_no_hub_secrets_in_user_environment(tmp_path, fake_docker, monkeypatch):
         assert (tmp_path / secret_file).read_text().strip() not in values
     assert "oauth-secret-value" not in values and "proxy-token-value" not in values
     assert not {"JUPYTERHUB_CRYPT_KEY", "CONFIGPROXY_AUTH_TOKEN", "OAUTH_CLIENT_SECRET"} & set(env)
+
+
+def test_users_reach_the_hub_api_only_through_the_front_door(tmp_path, fake_docker):
+    """USERS_HUB_API_URL (compose): user servers call the hub's API at nginx's internal listener,
+    which overwrites the forwarded address; the hub and proxy join the network nameless."""
+    sp = make_spawner(tmp_path, USERS_HUB_API_URL="http://hub-api:8081", EGRESS="off")
+    run(sp.start())
+    env = created(fake_docker)["environment"]
+    assert env["JUPYTERHUB_API_URL"] == "http://hub-api:8081/hub/api"
+    assert env["JUPYTERHUB_ACTIVITY_URL"] == "http://hub-api:8081/hub/api/users/alice/activity"
+    connects = sorted(c[1:] for c in fake_docker.calls if c[0] == "connect")
+    assert connects == [(HUB_ID, "devhub-user-alice", []), (NGINX_ID, "devhub-user-alice", ["hub-api"]),
+                        (PROXY_ID, "devhub-user-alice", [])]
+    with_egress = make_spawner(tmp_path, username="bob", USERS_HUB_API_URL="http://hub-api:8081")
+    assert with_egress.peer_aliases("egress") == ["egress"]
+    with_egress.egress_key = "k" * 64
+    assert with_egress.egress_environment()["NO_PROXY"].split(",")[-1] == "hub-api"
 
 
 def test_user_network_is_internal_and_hub_proxy_attached(tmp_path, fake_docker):

@@ -117,6 +117,7 @@ class Hub:
             "SERVER_ROUTING": "path",
             "SSH_PORT": "2022",
             "IDLE_CULL_TIMEOUT": "0",
+            "HUB_DISK_RESERVE": "0",
             "TEST_HUB_PORT": str(self.port),
             "TEST_PROXY_PORT": str(free_port()),
             "TEST_ADMIN_TOKEN": ADMIN_TOKEN,
@@ -299,7 +300,8 @@ def test_route_for_running_server_only(hub):
     hub.host_key_file.write_text(host_key + "\n")
     r = hub.api("GET", route, hub.gateway_token)
     assert r.status_code == 200, r.text
-    assert r.json() == {"host": "10.77.0.2", "port": 2222, "host_key": host_key, "user": "jovyan", "container": "devhub-user-x"}
+    assert r.json() == {"host": "10.77.0.2", "port": 2222, "host_key": host_key, "user": "jovyan", "container": "devhub-user-x",
+                        "notice": ""}  # no disk soft limit
     # Kept in the spawner state (survives hub restarts).
     state = hub.api("GET", "users/erin").json()["servers"][""]["state"]
     assert state["ssh_host_key"] == host_key

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import demo_idp, identity
+from . import demo_idp, identity, recent_login
 from .settings import Settings
 
 DEMO_BANNER = (
@@ -94,6 +94,15 @@ def authenticator(settings: Settings) -> tuple[type, dict[str, Any]]:
     raise ValueError(f"unknown AUTH_PROVIDER {provider!r}")
 
 
+def _then_mark_login(hook):
+    def post_auth_hook(authenticator, handler, auth_model):
+        auth_model = hook(authenticator, handler, auth_model)
+        recent_login.mark_login(handler)
+        return auth_model
+
+    return post_auth_hook
+
+
 def nobody_allowed(settings: Settings) -> bool:
     """True when a real provider is configured without any allow list: only admins can sign in."""
     return not settings.is_demo and not (settings.allowed_users or settings.allowed_orgs or settings.allowed_groups)
@@ -106,9 +115,11 @@ def apply(c, settings: Settings, log) -> type:
     section = c[cls.__name__]
     for name, value in traits.items():
         section[name] = value
-    # A login under a known name with another identity at the provider is refused (identity.py).
+    # A login under a known name with another identity at the provider is refused (identity.py);
+    # with path routing, logins are also timed for the actions that need a recent one (recent_login.py).
     pins = identity.Pins(Path(settings.data_dir) / identity.FILE_NAME)
-    section["post_auth_hook"] = identity.pinning_hook(settings.auth_provider, pins)
+    pin = identity.pinning_hook(settings.auth_provider, pins)
+    section["post_auth_hook"] = pin if settings.subdomains else _then_mark_login(pin)
     if settings.is_demo:
         log.warning(
             "AUTH_PROVIDER=demo: the DEMO identity provider is in use, NOT FOR PRODUCTION; "

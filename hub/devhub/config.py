@@ -13,7 +13,7 @@ import os
 import socket
 from pathlib import Path
 
-from . import auth, disk, disk_handlers, logsafe, names, secrets, services, ssh_handlers
+from . import auth, disk, disk_handlers, logsafe, names, recent_login, secrets, services, ssh_handlers
 from .settings import Settings, SettingsError
 from .spawner import DevhubSpawner
 
@@ -40,6 +40,7 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
     # The URL users open: cookies get Secure from it (https), whatever the proxies in between say.
     c.JupyterHub.public_url = settings.public_url + "/"
     routing(c, settings)
+    recent_login.apply(0 if settings.subdomains else settings.recent_login_seconds)
     c.JupyterHub.cleanup_servers = False  # user servers survive hub restarts and upgrades
     c.JupyterHub.cleanup_proxy = False
     c.ConfigurableHTTPProxy.should_start = False
@@ -104,8 +105,10 @@ def routing(c, settings: Settings) -> None:
         return
     log.warning(
         "SERVER_ROUTING=path: every user's server shares the hub's origin %s, so a page a user serves "
-        "from their own server can act as anyone who opens it (JupyterHub's security docs). Use "
-        "SERVER_ROUTING=subdomain with wildcard DNS and a wildcard certificate.", settings.public_url)
+        "from their own server can act as anyone who opens it (JupyterHub's security docs); SSH key "
+        "changes and new API tokens from a browser need a login in the last %d s. Use "
+        "SERVER_ROUTING=subdomain with wildcard DNS and a wildcard certificate.", settings.public_url,
+        settings.recent_login_seconds)
 
 
 def egress_key(settings: Settings) -> str:

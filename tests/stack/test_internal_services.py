@@ -54,3 +54,13 @@ def test_nothing_internal_listens_on_user_networks_and_logs_stay_true(stack, ali
     assert not any("203.0.113.7" in line for line in lines), lines
     assert not any(line.split("|", 1)[-1].lstrip().startswith(f"[I forged-{marker}]") for line in logs.splitlines())
     assert f"SSH user x\\n[I forged-{marker}]" in logs  # the attempt is there, on its own line
+
+
+def test_the_hub_cannot_read_the_key_every_user_container_trusts(stack, docker_client):
+    hub, gateway = stack.container(docker_client, "hub"), stack.container(docker_client, "sshgw")
+    assert (exec_out(hub, ["id", "-u"]).strip(), exec_out(gateway, ["id", "-u"]).strip()) == ("990", "991")
+    code, out = hub.exec_run(["cat", "/srv/sshgw-state/gateway_client_key"])
+    assert code == 1 and "Permission denied" in out.decode(), out
+    assert exec_out(hub, ["cat", "/srv/sshgw-state/gateway_client_key.pub"]).startswith("ssh-ed25519 ")
+    # The gateway's API token: the hub's file, readable by the group compose gives both, nobody else.
+    assert exec_out(hub, ["stat", "-c", "%a %u %g", "/srv/sshgw-secret/api_token"]).strip() == "640 990 989"

@@ -43,8 +43,23 @@ def clone(tmp_path_factory, docker_client):
         volume.remove(force=True)
 
 
+GATEWAY_STATE = "/var/lib/devhub-sshgw"
+MAKE_KEYS = ("from pathlib import Path; from devhub_gateway import keys; "
+             "keys.host_key(Path('/s')); keys.client_key(Path('/s'))")
+
+
+def gateway_state_from_before_its_own_uid(docker_client) -> str:
+    """The gateway's state volume as an install from before the gateway ran as uid 991 has it (keys
+    owned by uid 990); returns the host key users have pinned."""
+    out = docker_client.containers.run(
+        "devhub/sshgw:latest", user="0", remove=True, volumes={"devhub_sshgw-state": {"bind": "/s", "mode": "rw"}},
+        entrypoint=["sh", "-c", f"python3 -c \"{MAKE_KEYS}\" && chown -R 990:990 /s && cat /s/ssh_host_ed25519_key.pub"])
+    return out.decode().strip()
+
+
 def test_make_up_then_plain_compose_status_and_make_down(clone, docker_client):
     ports = {"HTTPS_PORT": str(free_port()), "HTTP_PORT": str(free_port()), "SSH_PORT": str(free_port())}
+    pinned_host_key = gateway_state_from_before_its_own_uid(docker_client)
     up = run(["make", "up"], clone, env={**clean_env(), **ports, "DEMO_EXTRA_USERS": USER})
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
     assert "devhub is running at https://devhub.localhost:" in up.stderr
@@ -58,6 +73,10 @@ def test_make_up_then_plain_compose_status_and_make_down(clone, docker_client):
     exec_ = run(["docker", "compose", "exec", "-T", "hub", "python", "-c", "print('inside')"], clone)
     assert exec_.returncode == 0 and exec_.stdout.strip() == "inside", exec_.stderr
     assert (clone / ".env").stat().st_mode & 0o077 == 0  # it may hold OAuth secrets: owner only
+    # The upgrade made the gateway's keys its own (it started: up --wait), and kept its host key.
+    state = run(["docker", "compose", "exec", "-T", "sshgw", "sh", "-c",
+                 f"stat -c %u {GATEWAY_STATE}/ssh_host_ed25519_key && cat {GATEWAY_STATE}/ssh_host_ed25519_key.pub"], clone)
+    assert state.stdout.split("\n", 1) == ["991", pinned_host_key + "\n"], state.stdout + state.stderr
 
     # A user's server shows in `make status`.
     stack = Stack(int(ports["HTTPS_PORT"]), int(ports["HTTP_PORT"]), int(ports["SSH_PORT"]), clean_env(), project="devhub")

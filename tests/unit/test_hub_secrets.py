@@ -73,3 +73,24 @@ def test_concurrent_creators_agree(tmp_path):
     b = secrets.read_or_create(path)
     assert a == b
     assert [p.name for p in tmp_path.iterdir()] == ["auth_token"]  # no temporary files left
+
+
+def test_token_shared_with_another_user_by_a_group(tmp_path):
+    """The SSH gateway runs as its own user: the hub gives it the token by a group, nothing more."""
+    gid = os.getgid()  # a group this process belongs to, as the hub belongs to SSH_GATEWAY_TOKEN_GID
+    token_file = tmp_path / "sshgw-secret" / "api_token"
+    value = secrets.read_or_create(token_file, group=gid)
+    assert (stat.S_IMODE(token_file.stat().st_mode), token_file.stat().st_gid) == (0o640, gid)
+    assert stat.S_IMODE(token_file.parent.stat().st_mode) == 0o2750
+    assert secrets.read_or_create(token_file, group=gid) == value
+    # An existing private token (from before the gateway had its own user) is converted, not replaced.
+    old = tmp_path / "old" / "api_token"
+    previous = secrets.read_or_create(old)
+    assert secrets.read_or_create(old, group=gid) == previous and stat.S_IMODE(old.stat().st_mode) == 0o640
+    # Still refused: readable by others, or by a group it was not given to.
+    token_file.chmod(0o644)
+    with pytest.raises(secrets.SecretError, match="has mode 644"):
+        secrets.read_or_create(token_file, group=gid)
+    token_file.chmod(0o640)
+    with pytest.raises(secrets.SecretError, match="has mode 640"):
+        secrets.read_or_create(token_file)

@@ -26,6 +26,13 @@ def test_defaults():
     assert s.data_dir == "/srv/jupyterhub"
 
 
+def test_gateway_token_group():
+    assert load({}).ssh_gateway_token_gid is None
+    assert load({"SSH_GATEWAY_TOKEN_GID": "989"}).ssh_gateway_token_gid == 989
+    with pytest.raises(SettingsError, match="SSH_GATEWAY_TOKEN_GID='x' is invalid"):
+        load({"SSH_GATEWAY_TOKEN_GID": "x"})
+
+
 def test_path_routing_is_an_opt_in_that_allows_addresses():
     s = load({"PUBLIC_URL": "https://10.0.0.5", "SERVER_ROUTING": "path"})
     assert (s.server_routing, s.subdomains) == ("path", False)

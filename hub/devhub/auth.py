@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import demo_idp, identity, recent_login
+from . import audit, demo_idp, identity, recent_login
 from .settings import Settings
 
 DEMO_BANNER = (
@@ -94,10 +94,15 @@ def authenticator(settings: Settings) -> tuple[type, dict[str, Any]]:
     raise ValueError(f"unknown AUTH_PROVIDER {provider!r}")
 
 
-def _then_mark_login(hook):
+def _post_auth(pin, mark_login: bool):
+    """After a login the provider vouched for: the identity pin (may refuse), the login time for
+    path routing's recent-login checks, the audit line."""
+
     def post_auth_hook(authenticator, handler, auth_model):
-        auth_model = hook(authenticator, handler, auth_model)
-        recent_login.mark_login(handler)
+        auth_model = pin(authenticator, handler, auth_model)
+        if mark_login:
+            recent_login.mark_login(handler)
+        audit.record("login", user=auth_model["name"], source=handler.request.remote_ip)
         return auth_model
 
     return post_auth_hook
@@ -118,8 +123,8 @@ def apply(c, settings: Settings, log) -> type:
     # A login under a known name with another identity at the provider is refused (identity.py);
     # with path routing, logins are also timed for the actions that need a recent one (recent_login.py).
     pins = identity.Pins(Path(settings.data_dir) / identity.FILE_NAME)
-    pin = identity.pinning_hook(settings.auth_provider, pins)
-    section["post_auth_hook"] = pin if settings.subdomains else _then_mark_login(pin)
+    section["post_auth_hook"] = _post_auth(identity.pinning_hook(settings.auth_provider, pins),
+                                           mark_login=not settings.subdomains)
     if settings.is_demo:
         log.warning(
             "AUTH_PROVIDER=demo: the DEMO identity provider is in use, NOT FOR PRODUCTION; "

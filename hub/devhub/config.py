@@ -13,7 +13,7 @@ import os
 import socket
 from pathlib import Path
 
-from . import auth, disk, disk_handlers, logsafe, names, recent_login, secrets, services, ssh_handlers
+from . import audit, auth, disk, disk_handlers, logsafe, names, recent_login, secrets, services, ssh_handlers
 from .settings import Settings, SettingsError
 from .spawner import DevhubSpawner
 
@@ -22,6 +22,8 @@ log = logging.getLogger("JupyterHub")  # the hub app's logger: same format as it
 
 def configure(c, settings: Settings, config_file: str | os.PathLike | None = None) -> None:
     logsafe.install()  # request input (user names, URL paths) cannot start log lines of its own
+    # Every request's log line, then the audit line it stands for (devhub.audit).
+    c.JupyterHub.tornado_settings = {"log_function": audit.log_request}
     data = Path(settings.data_dir)
     hub_secrets = secrets.load(data, settings.proxy_auth_token_file)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tornado import web
 
-from . import private_db
+from . import audit, private_db
 
 log = logging.getLogger("JupyterHub")
 
@@ -98,6 +98,8 @@ def pinning_hook(provider: str, pins: Pins):
                 log.info("Pinned user %r to %s subject %r", username, provider, subject)
         except IdentityMismatch as exc:
             log.warning("Refused login of %r: pinned to another %s subject than %r", username, provider, subject)
+            audit.record("login_refused", user=username, source=handler.request.remote_ip,
+                         reason=f"pinned to another {provider} identity")
             raise web.HTTPError(403, f"Login refused: {exc}") from None
         return auth_model
 

@@ -36,7 +36,7 @@ import docker.errors
 from dockerspawner import DockerSpawner
 from traitlets import Any, Callable, List, Unicode, default, validate
 
-from . import egress, gpus, names
+from . import audit, egress, gpus, names
 from .settings import Profile, Settings, size_in_bytes
 from .ssh_keys import InvalidKey, parse_public_key
 from .ssh_keystore import owner_of
@@ -540,10 +540,13 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
         self._gpu = await self.allocate_gpus(mode)
         try:
             await self.ensure_network()
-            return await super().start()
+            started = await super().start()
         except BaseException:
             self.release_gpus()
             raise
+        audit.record("spawn", user=self.user.name, server=self.name or None, container=self.object_name,
+                     image=self.image, gpus=self._gpu.devices if self._gpu else None)
+        return started
 
     async def stop(self, now=False):
         try:
@@ -551,6 +554,7 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
         finally:
             self.release_gpus()
             await self.remove_network()
+        audit.record("stop", user=self.user.name, server=self.name or None, container=self.object_name)
 
     # ---- user deletion ----
 

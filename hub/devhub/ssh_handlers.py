@@ -40,7 +40,7 @@ from jupyterhub.handlers.base import BaseHandler
 from jupyterhub.scopes import has_scope
 from tornado import web
 
-from . import access, recent_login
+from . import access, audit, recent_login
 from .disk import HomeUsage
 from .settings import Settings
 from .ssh_keys import InvalidKey
@@ -157,6 +157,8 @@ class SshKeysAPIHandler(_SshMixin, APIHandler):
         except InvalidKey as exc:
             raise _bad_request(str(exc)) from None
         self.log.info("SSH key %s (%s) added for %s by %s", entry.name, entry.fingerprint, user.name, self.current_user.name)
+        audit.record("key_add", user=user.name, by=self.current_user.name, key=entry.fingerprint, name=entry.name,
+                     source=self.request.remote_ip)
         self.set_status(201)
         self.write(json.dumps(entry.to_json()))
 
@@ -168,6 +170,7 @@ class SshKeyAPIHandler(_SshMixin, APIHandler):
         if not self.store.delete(owner_of(user), key_id):
             raise web.HTTPError(404, "No SSH key %s for user %s", key_id, user_name)
         self.log.info("SSH key %s of %s deleted by %s", key_id, user.name, self.current_user.name)
+        audit.record("key_delete", user=user.name, by=self.current_user.name, key_id=key_id, source=self.request.remote_ip)
         self.set_status(204)
         self.finish()
 

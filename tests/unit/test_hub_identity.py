@@ -1,6 +1,8 @@
 """devhub.identity: a hub account stays with the provider identity that first used it."""
 
+import json
 import os
+from types import SimpleNamespace
 
 import pytest
 from tornado import web
@@ -13,6 +15,7 @@ class Handler:
 
     def __init__(self, *existing):
         self.existing = set(existing)
+        self.request = SimpleNamespace(remote_ip="192.0.2.7")  # the audit line names it
 
     def find_user(self, name):
         return object() if name in self.existing else None
@@ -33,13 +36,15 @@ def test_first_login_pins_and_the_same_identity_comes_back(hook, tmp_path):
     assert os.stat(tmp_path / "data" / identity.FILE_NAME).st_mode & 0o777 == 0o600
 
 
-def test_a_renamed_identity_cannot_take_over_the_name(hook, caplog):
+def test_a_renamed_identity_cannot_take_over_the_name(hook, caplog, capsys):
     hook(None, Handler(), model("alice", sub="s-1"))
     with pytest.raises(web.HTTPError) as refused:
         hook(None, Handler("alice"), model("alice", sub="s-2"))
     assert refused.value.status_code == 403
     assert "belongs to another oidc identity" in refused.value.log_message
     assert "Refused login of 'alice': pinned to another oidc subject than 's-2'" in caplog.text
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"login_refused"' in x]
+    assert (line["user"], line["source"], line["reason"]) == ("alice", "192.0.2.7", "pinned to another oidc identity")
     assert hook(None, Handler("alice"), model("alice", sub="s-1"))  # the owner still gets in
 
 
@@ -67,7 +72,7 @@ def test_the_stable_subject_of_each_provider(provider, oauth_user, subject):
     assert identity.subject_of(model("x", **oauth_user), provider) == subject
 
 
-def test_every_authenticator_gets_the_hook(tmp_path):
+def test_every_authenticator_gets_the_hook(tmp_path, capsys):
     import logging
 
     from traitlets.config import Config
@@ -80,5 +85,6 @@ def test_every_authenticator_gets_the_hook(tmp_path):
     authenticator = cls(config=c)
     assert authenticator.username_claim == "preferred_username"  # the demo behaves like OIDC
     assert authenticator.post_auth_hook(authenticator, Handler(), model("alice", sub="alice"))
+    assert '"event": "login", "user": "alice", "source": "192.0.2.7"' in capsys.readouterr().out  # audit log
     with pytest.raises(web.HTTPError):
         authenticator.post_auth_hook(authenticator, Handler("alice"), model("alice", sub="impostor"))

@@ -1,0 +1,75 @@
+"""The hub's audit log: one JSON object per line on stdout, in the SSH gateway's schema
+({"ts", "event", "user", "source", ...}), for what an operator asks afterwards: who logged in or was
+refused, whose server started and stopped (and whether the idle culler stopped it), who changed SSH
+keys or created tokens, and what admins did to other users.
+
+Events and where they come from:
+- login (the authenticator's post_auth_hook), login_refused (a refused OAuth callback; with a reason
+  when devhub refused it), logout: the login path and the request log.
+- spawn, stop: the spawner, whatever asked (browser, API, SSH gateway).
+- cull: the idle culler's stop request (request log), with the reason.
+- key_add, key_delete: the SSH key API.
+- token_create, admin (a change to another user's account or server, or to groups): the request log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import datetime, timezone
+from urllib.parse import unquote
+
+from jupyterhub.log import log_request as jupyterhub_log_request
+
+CULLER = "jupyterhub-idle-culler"
+SERVICES_NOT_ADMINS = {CULLER, "ssh-gateway"}  # their requests are reported as cull/spawn/stop
+_USER_API = re.compile(r"^/hub/api/users/(?P<name>[^/?]+)(?P<rest>/[^?]*)?")
+_CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def record(event: str, **fields) -> dict:
+    """Write one audit line (fields that are None are left out) and return it."""
+    line = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "event": event, **{k: v for k, v in fields.items() if v is not None}}
+    try:
+        sys.stdout.write(json.dumps(line, default=str) + "\n")
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    return line
+
+
+def request_event(method: str, path: str, status: int, actor: str) -> tuple[str, dict] | None:
+    """The audit event a finished hub request stands for, or None. `actor`: who made it ("" if nobody)."""
+    if status >= 400:
+        return ("login_refused", {"status": status}) if path.startswith("/hub/oauth_callback") else None
+    if path.rstrip("/") == "/hub/logout" and actor:
+        return "logout", {"user": actor}
+    match = _USER_API.match(path)
+    if method not in _CHANGES or not (match or path.startswith("/hub/api/groups")):
+        return None
+    target = unquote(match["name"]) if match else None
+    rest = (match["rest"] or "") if match else ""
+    if actor == CULLER and method == "DELETE" and rest.startswith("/server"):
+        return "cull", {"user": target, "by": actor, "reason": "idle (IDLE_CULL_TIMEOUT)"}
+    if rest.startswith("/tokens") and method == "POST":
+        return "token_create", {"user": target, "by": actor}
+    if actor and actor != target and actor not in SERVICES_NOT_ADMINS:
+        return "admin", {"user": target, "by": actor, "action": f"{method} {path}", "status": status}
+    return None
+
+
+def log_request(handler) -> None:
+    """JupyterHub's request log line, then the audit line the request stands for, if any."""
+    jupyterhub_log_request(handler)
+    try:
+        user = handler.current_user
+    except Exception:  # noqa: BLE001 - as JupyterHub's own log_request: no user
+        user = None
+    actor = getattr(user, "name", "") or ""
+    request = handler.request
+    found = request_event(request.method, request.path, handler.get_status(), actor)
+    if found:
+        event, fields = found
+        record(event, **fields, source=request.remote_ip)

@@ -108,6 +108,18 @@ def test_hub_router_unreachable_hub():
         asyncio.run(HubRouter("http://127.0.0.1:9/hub/api", TOKEN, request_timeout=2).route("alice", print))
 
 
+async def until(condition, changed: asyncio.Event, timeout: float = 30) -> None:
+    """Wait until `condition()` holds, re-checking whenever `changed` is set (no polling)."""
+    async def watch():
+        while True:
+            changed.clear()
+            if condition():
+                return
+            await changed.wait()
+
+    await asyncio.wait_for(watch(), timeout)
+
+
 def test_one_start_in_flight_per_user(hub):
     """Six connections for a stopped server: one POST, one progress stream; all six get the route
     and the progress lines, a late one included."""
@@ -116,11 +128,18 @@ def test_one_start_in_flight_per_user(hub):
     async def scenario():
         router = HubRouter(hub.url, TOKEN)
         notes = [[] for _ in range(6)]
-        waiters = [asyncio.ensure_future(router.route("carol", notes[i].append)) for i in range(5)]
-        while not any("[10%] Pulling image" in n for n in notes):  # the start is under way
-            await asyncio.sleep(0.05)
-        waiters.append(asyncio.ensure_future(router.route("carol", notes[5].append)))
-        await asyncio.sleep(0.3)
+        noted = asyncio.Event()
+
+        def note_to(i):
+            def note(message):
+                notes[i].append(message)
+                noted.set()
+            return note
+
+        waiters = [asyncio.ensure_future(router.route("carol", note_to(i))) for i in range(5)]
+        await until(lambda: any("[10%] Pulling image" in n for n in notes), noted)  # the start is under way
+        waiters.append(asyncio.ensure_future(router.route("carol", note_to(5))))
+        await until(lambda: "[10%] Pulling image" in notes[5], noted)  # the late one caught up on what it missed
         hub.release.set()
         routes = await asyncio.wait_for(asyncio.gather(*waiters), 30)
         await router.close()
@@ -147,9 +166,14 @@ def test_slow_starts_do_not_delay_other_users(hub):
     async def scenario():
         router = HubRouter(hub.url, TOKEN)
         notes: list[str] = []
-        starts = [asyncio.ensure_future(router.route(name, notes.append)) for name in slow_users]
-        while notes.count("[10%] Pulling image") < 6:  # all six streams open and waiting
-            await asyncio.sleep(0.05)
+        noted = asyncio.Event()
+
+        def note(message):
+            notes.append(message)
+            noted.set()
+
+        starts = [asyncio.ensure_future(router.route(name, note)) for name in slow_users]
+        await until(lambda: notes.count("[10%] Pulling image") == 6, noted)  # all six streams open and waiting
         t0 = time.monotonic()
         keys = await router.authorized_keys("bob")
         route = await router.route("bob", print)
@@ -245,13 +269,22 @@ def test_refusal_log_writes_first_then_one_summary_per_address():
 
 
 def test_refusal_log_flushes_by_itself_on_the_event_loop():
-    stream = io.StringIO()
+    written = None
+
+    class Stream(io.StringIO):
+        def write(self, text):
+            written.set()
+            return super().write(text)
+
+    stream = Stream()
 
     async def scenario():
+        nonlocal written
+        written = asyncio.Event()
         log = RefusalLog(Audit(stream), interval=0.2)
         for _ in range(5):
             log("login timeout", "10.0.0.5")
-        await asyncio.sleep(0.5)
+        await until(lambda: "refused_summary" in stream.getvalue(), written, timeout=10)
 
     asyncio.run(scenario())
     events = [json.loads(line) for line in stream.getvalue().splitlines()]

@@ -75,13 +75,13 @@ def attack(stack, hostile_alice, alice_token, bob_token, tmp_path):
             log_in_in_chromium(page, stack, "bob")
             logged_in = time.monotonic()
             recent = int(stack.env.get("RECENT_LOGIN_SECONDS") or 0)
-            time.sleep(max(0.0, recent + 1 - (time.monotonic() - logged_in)))  # bob's login ages; not a readiness wait
+            page.wait_for_timeout(max(0.0, recent + 1 - (time.monotonic() - logged_in)) * 1000)  # bob's login ages
             # bob opens alice's link and stays on it for 10 s (her page needs about 6 of them).
             wait_until(lambda: page.goto(alice_page).ok, 60, interval=1, what="alice's own page to be served")
             opened = time.monotonic()
             wait_until(lambda: any(r["attack"] == "done" for r in reports(hostile_alice)), 60, interval=0.5,
                        what="alice's script to run every attack")
-            time.sleep(max(0.0, 10 - (time.monotonic() - opened)))  # the 10 s bob stays, not a readiness wait
+            page.wait_for_timeout(max(0.0, 10 - (time.monotonic() - opened)) * 1000)  # the 10 s bob stays on it
             still_bob = page.goto(f"{stack.url}/hub/home")
             assert still_bob.ok and "/hub/home" in page.url  # bob's hub session was there all along
         finally:

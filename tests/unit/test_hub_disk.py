@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import threading
 
 import pytest
 
@@ -45,19 +46,30 @@ def test_admin_report_lists_everyone():
 
 def test_measurements_start_with_the_first_request_and_repeat():
     sizes = {"devhub-home-alice": 1}
-    home = disk.HomeUsage(lambda user: f"devhub-home-{user}", 0, 0.05, docker_client=lambda: FakeDocker(sizes))
+    calls = threading.Semaphore(0)  # released by every measurement as it starts
+
+    class Counting(FakeDocker):
+        def df(self):
+            calls.release()
+            return super().df()
+
+    home = disk.HomeUsage(lambda user: f"devhub-home-{user}", 0, 0.05, docker_client=lambda: Counting(sizes))
     home.ensure_running()  # no event loop: nothing starts
+
+    async def measured(times):  # until `times` more measurements have started
+        for _ in range(times):
+            assert await asyncio.get_running_loop().run_in_executor(None, calls.acquire, True, 10)
 
     async def later():
         home.ensure_running()
-        while home.of("alice") != 1:
-            await asyncio.sleep(0.01)
+        await measured(2)  # the second one started: the first one's sizes are in
+        assert home.of("alice") == 1
         sizes["devhub-home-alice"] = 2
-        while home.of("alice") != 2:
-            await asyncio.sleep(0.01)
+        await measured(2)  # the third read the new size, and the fourth started after it was kept
+        assert home.of("alice") == 2
         home._task.cancel()
 
-    asyncio.run(asyncio.wait_for(later(), 10))
+    asyncio.run(asyncio.wait_for(later(), 30))
 
 
 def test_reserve_is_made_and_released_when_the_disk_fills(tmp_path, monkeypatch, caplog):

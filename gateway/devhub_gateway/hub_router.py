@@ -103,30 +103,33 @@ class HubRouter(Router):
 
     # -- Router --
 
+    async def _keys(self, username: str) -> tuple[int, list[str], str | None]:
+        """(HTTP status, the user's key lines, why the hub refuses SSH to them now or None); RouteError: away."""
+        status, payload = await self._call("GET", "/devhub/ssh/users/{name}/keys", username)
+        message = str(payload.get("message", ""))
+        refused = message[len(REFUSED):].strip() if status == 403 and message.startswith(REFUSED) else None
+        if status not in (200, 404) and refused is None:
+            log.warning("keys for %r: HTTP %s %r", username, status, payload)
+        return status, _lines(payload.get("keys")), refused
+
     async def authorized_keys(self, username: str) -> list[str]:
         """The user's keys; AccessRefused when the hub refuses SSH to them now."""
         try:
-            status, payload = await self._call("GET", "/devhub/ssh/users/{name}/keys", username)
+            status, keys, refused = await self._keys(username)
         except RouteError as exc:
             log.warning("keys for %r: %s", username, exc)
             return []
-        keys = _lines(payload.get("keys"))
-        if status == 403 and str(payload.get("message", "")).startswith(REFUSED):
-            raise AccessRefused(str(payload["message"])[len(REFUSED):].strip(), keys)
-        if status != 200:
-            if status != 404:
-                log.warning("keys for %r: HTTP %s %r", username, status, payload)
-            return []
-        return keys
+        if refused is not None:
+            raise AccessRefused(refused, keys)
+        return keys if status == 200 else []
 
     async def access_refusal(self, username: str, holds_key: KeyCheck) -> str | None:
-        status, payload = await self._call("GET", "/devhub/ssh/users/{name}/keys", username)  # RouteError: away
-        message = str(payload.get("message", ""))
-        if status == 403 and message.startswith(REFUSED):
-            return message[len(REFUSED):].strip()
+        status, keys, refused = await self._keys(username)
+        if refused is not None:
+            return refused
         if status == 404:
             return f"the account {username} no longer exists on the hub"
-        if status == 200 and not holds_key(_lines(payload.get("keys"))):
+        if status == 200 and not holds_key(keys):
             return "the SSH key you logged in with was removed from the hub"
         return None
 

@@ -22,8 +22,13 @@ from urllib.parse import unquote
 
 from jupyterhub.log import log_request as jupyterhub_log_request
 
+from .stops import STOPS, reason_for
+
 CULLER = "jupyterhub-idle-culler"
-SERVICES_NOT_ADMINS = {CULLER, "ssh-gateway"}  # their requests are reported as cull/spawn/stop
+GPU_CULLER = "devhub-gpu-culler"
+# Each culler's stop requests are culls with this reason; devhub.config puts the configured timeouts in.
+CULL_REASONS = {CULLER: "idle (IDLE_CULL_TIMEOUT)", GPU_CULLER: "GPU server idle (IDLE_CULL_TIMEOUT_GPU)"}
+SERVICES_NOT_ADMINS = {CULLER, GPU_CULLER, "ssh-gateway"}  # their requests are reported as cull/spawn/stop
 _USER_API = re.compile(r"^/hub/api/users/(?P<name>[^/?]+)(?P<rest>/[^?]*)?")
 _CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -51,8 +56,8 @@ def request_event(method: str, path: str, status: int, actor: str) -> tuple[str,
         return None
     target = unquote(match["name"]) if match else None
     rest = (match["rest"] or "") if match else ""
-    if actor == CULLER and method == "DELETE" and rest.startswith("/server"):
-        return "cull", {"user": target, "by": actor, "reason": "idle (IDLE_CULL_TIMEOUT)"}
+    if actor in CULL_REASONS and method == "DELETE" and rest.startswith("/server"):
+        return "cull", {"user": target, "by": actor, "reason": CULL_REASONS[actor]}
     if rest.startswith("/tokens") and method == "POST":
         return "token_create", {"user": target, "by": actor}
     if actor and actor != target and actor not in SERVICES_NOT_ADMINS:
@@ -69,7 +74,19 @@ def log_request(handler) -> None:
         user = None
     actor = getattr(user, "name", "") or ""
     request = handler.request
-    found = request_event(request.method, request.path, handler.get_status(), actor)
+    status = handler.get_status()
+    found = request_event(request.method, request.path, status, actor)
     if found:
         event, fields = found
         record(event, **fields, source=request.remote_ip)
+    stopped = stopped_user(request.method, request.path, status)
+    if stopped:
+        STOPS.record(stopped, reason_for(actor, stopped, CULL_REASONS), actor)
+
+
+def stopped_user(method: str, path: str, status: int) -> str | None:
+    """Whose server a finished request stopped (DELETE /users/{name}/server), or None."""
+    match = _USER_API.match(path)
+    if method != "DELETE" or status >= 400 or not match or (match["rest"] or "").rstrip("/") != "/server":
+        return None
+    return unquote(match["name"])

@@ -74,6 +74,7 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
 
     # Services.
     svc, roles = services.services_and_roles(settings)
+    audit.CULL_REASONS.update(services.cull_reasons(settings))
     c.JupyterHub.services = svc + gateway
     c.JupyterHub.load_roles = roles + gateway_roles + [ssh_handlers.USER_ROLE]
 

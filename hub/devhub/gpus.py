@@ -59,6 +59,13 @@ def request_for(mode: str, devices: Sequence[str] = ()) -> GpuRequest:
     )
 
 
+def held(request: GpuRequest | None) -> str:
+    """How a server's GPUs are written in its state: "all", "0,1", or "" for none."""
+    if request is None or not request.device_requests:
+        return ""
+    return ",".join(request.devices) or "all"
+
+
 InUse = Callable[[], Mapping[str, Sequence[str]]]
 
 

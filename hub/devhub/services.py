@@ -1,35 +1,54 @@
-"""Hub-managed services and their roles: the idle culler (unless IDLE_CULL_TIMEOUT=0) and the SSH
-gateway's API identity (unless SSH_GATEWAY=0)."""
+"""Hub-managed services and their roles: the idle cullers (IDLE_CULL_TIMEOUT, IDLE_CULL_TIMEOUT_GPU)
+and the SSH gateway's API identity (unless SSH_GATEWAY=0)."""
 
 from __future__ import annotations
 
 import sys
 
-from . import secrets
+from . import audit, secrets
 from .settings import Settings
 from .ssh_handlers import SCOPE_KEYS_READ, SCOPE_ROUTE
 
-CULLER = "jupyterhub-idle-culler"
+CULLER = audit.CULLER
 # Exactly what the culler needs to stop idle servers (it never deletes users here).
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+GPU_CULLER = audit.GPU_CULLER
+# The same, plus reading servers' state (which GPUs they hold).
+GPU_CULLER_SCOPES = [*CULLER_SCOPES, "admin:server_state"]
+
+
+def cull_every(timeout: int) -> int:
+    """Seconds between cull passes: a quarter of the timeout, within 5 s .. 10 min."""
+    return max(5, min(600, timeout // 4))
+
+
+def cull_reasons(settings: Settings) -> dict[str, str]:
+    """What each culler's stop means, for the audit log and the SSH gateway's notice (devhub.stops)."""
+    return {CULLER: f"idle for more than {duration(settings.idle_cull_timeout)} (IDLE_CULL_TIMEOUT)",
+            GPU_CULLER: f"GPU server idle for more than {duration(settings.idle_cull_timeout_gpu)} (IDLE_CULL_TIMEOUT_GPU)"}
+
+
+def duration(seconds: int) -> str:
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
 
 
 def services_and_roles(settings: Settings) -> tuple[list[dict], list[dict]]:
-    if settings.idle_cull_timeout == 0:
-        return [], []
-    cull_every = max(60, min(600, settings.idle_cull_timeout // 4))
-    service = {
-        "name": CULLER,
-        "command": [
-            sys.executable,
-            "-m",
-            "jupyterhub_idle_culler",
-            f"--timeout={settings.idle_cull_timeout}",
-            f"--cull-every={cull_every}",
-        ],
-    }
-    role = {"name": CULLER, "scopes": list(CULLER_SCOPES), "services": [CULLER]}
-    return [service], [role]
+    """The idle culler (unless IDLE_CULL_TIMEOUT=0) and the GPU idle culler (with
+    IDLE_CULL_TIMEOUT_GPU, where servers can hold GPUs)."""
+    services, roles = [], []
+    cullers = [(CULLER, "jupyterhub_idle_culler", settings.idle_cull_timeout, CULLER_SCOPES)]
+    if settings.may_hold_gpus:
+        cullers.append((GPU_CULLER, "devhub.gpu_culler", settings.idle_cull_timeout_gpu, GPU_CULLER_SCOPES))
+    for name, module, timeout, scopes in cullers:
+        if timeout == 0:
+            continue
+        services.append({"name": name, "command": [sys.executable, "-m", module, f"--timeout={timeout}",
+                                                   f"--cull-every={cull_every(timeout)}"]})
+        roles.append({"name": name, "scopes": list(scopes), "services": [name]})
+    return services, roles
 
 
 SSH_GATEWAY = "ssh-gateway"

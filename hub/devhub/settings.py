@@ -78,6 +78,7 @@ class Settings:
     user_volume_prefix: str = "devhub-home-"
     on_user_delete: str = "remove"
     idle_cull_timeout: int = 3600
+    idle_cull_timeout_gpu: int = 0  # servers holding GPUs: their own, shorter idle timeout (0: none)
     spawn_timeout: int = 120
     user_network_prefix: str = "devhub-user-"
     hub_connect_host: str = "hub"
@@ -112,6 +113,11 @@ class Settings:
     @property
     def subdomains(self) -> bool:
         return self.server_routing == "subdomain"
+
+    @property
+    def may_hold_gpus(self) -> bool:
+        """Whether any server can get a GPU (GPU_MODE, or a profile)."""
+        return self.gpu_mode != "none" or any(p.gpus != "none" for p in self.profiles)
 
     @property
     def gpus_per_server(self) -> int:
@@ -371,6 +377,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         user_volume_prefix=_docker_prefix(env, "USER_VOLUME_PREFIX", "devhub-home-"),
         on_user_delete=_choice(env, "ON_USER_DELETE", "remove", ON_USER_DELETE),
         idle_cull_timeout=_int(env, "IDLE_CULL_TIMEOUT", 3600, 0),
+        idle_cull_timeout_gpu=_int(env, "IDLE_CULL_TIMEOUT_GPU", 0, 0),
         spawn_timeout=_int(env, "SPAWN_TIMEOUT", 120, 10),
         user_network_prefix=_docker_prefix(env, "USER_NETWORK_PREFIX", "devhub-user-"),
         hub_connect_host=_host(env, "HUB_CONNECT_HOST", "hub"),

@@ -40,6 +40,7 @@ from . import audit, egress, gpus, names
 from .settings import Profile, Settings, size_in_bytes
 from .ssh_keys import InvalidKey, parse_public_key
 from .ssh_keystore import owner_of
+from .stops import STOPS
 
 HOME = "/home/jovyan"
 DATASETS = "/datasets"
@@ -532,8 +533,18 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
             "container": self.object_name,
         }
 
+    # The GPUs this server holds, in its state ("all", "0,1"; absent: none): the GPU idle culler
+    # (devhub.gpu_culler) reads it through the REST API.
+    def get_state(self):
+        state = super().get_state()
+        held = gpus.held(self._gpu)
+        if held:
+            state["gpus"] = held
+        return state
+
     async def start(self):
         self.ssh_host_key = ""  # a new container: read it again once it runs
+        STOPS.forget(self.user.name)  # the last stop's reason is no news once the server runs again
         mode = self.apply_profile()
         keys = self.ssh_authorized_keys(self)
         self._ssh_keys = (await keys if inspect.isawaitable(keys) else keys) or ""

@@ -8,7 +8,9 @@ REST API (JupyterHub token or cookie auth; JSON errors {"status": N, "message": 
     DELETE /hub/api/devhub/ssh/users/{name}/keys/{id}  204 | 404 unknown id
     GET    /hub/api/devhub/ssh/users/{name}/route      200 {"host", "port", "host_key", "user", "container",
                                                             "notice"} (notice: disk soft limit, for shells)
-                                                       409 server not running, or its host key not yet known
+                                                       409 server not running, or its host key not yet known;
+                                                           not running: {"stop_pending": bool, "last_stop":
+                                                           {"reason", "by", "at"}} (devhub.stops; when known)
 
 To the gateway, keys (GET) and route answer 403 {"message": "SSH refused: <why>"} for a user the
 authenticator refuses now (devhub.access): blocked, no longer allowed, or never logged in on the web
@@ -45,6 +47,7 @@ from .disk import HomeUsage
 from .settings import Settings
 from .ssh_keys import InvalidKey
 from .ssh_keystore import KeyStore, owner_of, store_for
+from .stops import STOPS
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -182,11 +185,10 @@ class SshRouteAPIHandler(_SshMixin, APIHandler):
         if refusal:
             raise web.HTTPError(403, "SSH refused: %s", refusal)
         spawner = user.spawners.get("")
-        if spawner is None or not spawner.ready:
-            raise web.HTTPError(409, "server not running")
-        route = await spawner.ssh_route()
+        route = await spawner.ssh_route() if spawner is not None and spawner.ready else None
         if route is None:
-            raise web.HTTPError(409, "server not running")
+            self.not_running(user.name, spawner)
+            return
         if not route.get("host_key"):
             # Just started: sshd has not written its host key yet. 409 like "not running", so a
             # gateway keeps polling as it does while a server starts.
@@ -200,6 +202,19 @@ class SshRouteAPIHandler(_SshMixin, APIHandler):
             spawner.orm_spawner.state = spawner.get_state()  # the host key, for after a hub restart
             self.db.commit()
         self.write(json.dumps(route))
+
+
+    def not_running(self, user_name: str, spawner) -> None:
+        """409 with what the gateway tells a session whose server went away: whether a stop is
+        still under way, and why the server last stopped (devhub.stops)."""
+        body = {"status": 409, "message": "server not running",
+                "stop_pending": bool(spawner is not None and spawner.pending == "stop")}
+        last = STOPS.last(user_name)
+        if last:
+            body["last_stop"] = last
+        self.set_status(409)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
 
 
 class SshKeysPageHandler(_SshMixin, BaseHandler):

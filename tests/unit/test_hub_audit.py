@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from devhub import audit
+from devhub import audit, stops
 
 
 @pytest.mark.parametrize("method, path, status, actor, expected", [
@@ -25,6 +25,29 @@ from devhub import audit
 ])
 def test_request_events(method, path, status, actor, expected):
     assert audit.request_event(method, path.split("?")[0] if "oauth" not in path else path, status, actor) == expected
+
+
+@pytest.mark.parametrize("method, path, status, expected", [
+    ("DELETE", "/hub/api/users/b%7B0%7D/server", 204, "b{0}"),
+    ("DELETE", "/hub/api/users/bob/server/", 202, "bob"),
+    ("DELETE", "/hub/api/users/bob/server", 403, None),   # refused: nothing stopped
+    ("DELETE", "/hub/api/users/bob", 204, None),          # the user, not a server stop
+    ("POST", "/hub/api/users/bob/server", 202, None),
+])
+def test_stopped_user(method, path, status, expected):
+    assert audit.stopped_user(method, path, status) == expected
+
+
+def test_stop_reasons_for_the_gateway_notice():
+    reasons = {"jupyterhub-idle-culler": "idle for more than 1 h (IDLE_CULL_TIMEOUT)"}
+    assert stops.reason_for("jupyterhub-idle-culler", "bob", reasons) == "idle for more than 1 h (IDLE_CULL_TIMEOUT)"
+    assert stops.reason_for("bob", "bob", reasons) == "stopped by you (from the hub)"
+    assert stops.reason_for("admin1", "bob", reasons) == "stopped by admin1"
+    log = stops.StopLog()
+    log.record("bob", "stopped by admin1", "admin1")
+    assert log.last("bob")["reason"] == "stopped by admin1" and log.last("bob")["at"].endswith("Z")
+    log.forget("bob")
+    assert log.last("bob") is None
 
 
 def test_one_json_object_per_line_in_the_gateways_schema(capsys):

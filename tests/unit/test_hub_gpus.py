@@ -110,3 +110,9 @@ def test_docker_in_use_reads_labels():
     assert all_ is True
     assert filters["label"] == "devhub.gpus"
     assert "running" in filters["status"] and "created" in filters["status"] and "exited" not in filters["status"]
+
+
+def test_held_devices_as_written_in_the_servers_state():
+    assert gpus.held(None) == "" and gpus.held(gpus.request_for("none")) == ""
+    assert gpus.held(gpus.request_for("all")) == "all"
+    assert gpus.held(gpus.request_for("ids", ["1", "3"])) == "1,3"

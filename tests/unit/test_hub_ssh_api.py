@@ -310,7 +310,15 @@ def test_route_for_running_server_only(hub):
     assert state["ssh_host_key"] == host_key
     assert hub.api("DELETE", "users/erin/server").status_code in (202, 204)
     wait_until(lambda: "" not in hub.api("GET", "users/erin").json()["servers"], timeout=30, what="erin's server to stop")
-    assert hub.api("GET", route, hub.gateway_token).status_code == 409
+    # What the gateway tells erin's open SSH sessions: who stopped her server (devhub.stops).
+    r = hub.api("GET", route, hub.gateway_token)
+    assert r.status_code == 409 and r.json()["stop_pending"] is False, r.text
+    assert {k: r.json()["last_stop"][k] for k in ("reason", "by")} == {"reason": "stopped by test-admin", "by": "test-admin"}
+    # Started again: the old stop is no news.
+    assert hub.api("POST", "users/erin/server").status_code in (201, 202)
+    wait_until(lambda: hub.api("GET", "users/erin").json()["servers"].get("", {}).get("ready"), timeout=30,
+               what="erin's server to be ready again")
+    assert hub.api("DELETE", "users/erin/server").status_code in (202, 204)
 
 
 def test_deleting_user_deletes_keys(hub):

@@ -13,7 +13,8 @@ import os
 import socket
 from pathlib import Path
 
-from . import audit, auth, disk, disk_handlers, logsafe, names, recent_login, secrets, services, ssh_handlers
+from . import (audit, auth, disk, disk_handlers, gpus, logsafe, metrics, names, recent_login, secrets, services,
+               ssh_handlers)
 from .settings import Settings, SettingsError
 from .spawner import DevhubSpawner
 
@@ -69,14 +70,15 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
 
     # SSH: users' keys (API, page, scopes) and the gateway's service identity.
     c.DevhubSpawner.ssh_key_store = ssh_handlers.apply(c, settings, usage)
-    c.JupyterHub.extra_handlers = [*c.JupyterHub.extra_handlers, *disk_handlers.handlers(usage)]
+    c.JupyterHub.extra_handlers = [*c.JupyterHub.extra_handlers, *disk_handlers.handlers(usage), *metrics_handlers(settings, usage)]
     gateway, gateway_roles = services.ssh_gateway(settings, log)
+    reader, reader_roles = services.metrics_reader(settings, log)
 
     # Services.
     svc, roles = services.services_and_roles(settings)
     audit.CULL_REASONS.update(services.cull_reasons(settings))
-    c.JupyterHub.services = svc + gateway
-    c.JupyterHub.load_roles = roles + gateway_roles + [ssh_handlers.USER_ROLE]
+    c.JupyterHub.services = svc + gateway + reader
+    c.JupyterHub.load_roles = roles + gateway_roles + reader_roles + [ssh_handlers.USER_ROLE]
 
     load_overrides(c, settings, config_file)
 
@@ -86,6 +88,14 @@ def home_usage(settings: Settings) -> disk.HomeUsage:
     reserve = disk.Reserve(settings.data_dir, settings.hub_disk_reserve)
     return disk.HomeUsage(lambda user: names.volume_name(settings.user_volume_prefix, user),
                           settings.user_home_soft_limit, settings.disk_usage_interval, reserve)
+
+
+def metrics_handlers(settings: Settings, usage: disk.HomeUsage) -> list[tuple]:
+    """devhub's Prometheus targets (GPU pool, users' servers) next to JupyterHub's /hub/metrics."""
+    servers = metrics.Servers(disk.docker_api, settings.user_network_prefix, usage, usage.reserve,
+                              settings.metrics_user_labels)
+    return metrics.handlers(lambda: gpus.shared_pool(settings.gpu_devices, disk.docker_api()), servers,
+                            settings.metrics_user_labels)
 
 
 def bind_address(host: str) -> str:

@@ -18,6 +18,7 @@ fills their home fills the disk under the hub's database too. Three things help:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -85,7 +86,7 @@ class HomeUsage:
         self.reserve = reserve
         self.sizes: dict[str, int] = {}  # volume name -> bytes
         self.measured_at = 0.0
-        self._client_factory = docker_client or _docker_client
+        self._client_factory = docker_client or docker_api
         self._task: asyncio.Task | None = None
 
     def __deepcopy__(self, memo):  # traitlets copies config values; everyone must share this one
@@ -145,7 +146,9 @@ class HomeUsage:
                 "free_bytes": self.reserve.free() if self.reserve else None}
 
 
-def _docker_client():
+@functools.cache
+def docker_api():
+    """The hub's own Docker API client (measurements, metrics), made on first use."""
     import docker
 
     return docker.APIClient(base_url=os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"), version="auto",

@@ -133,3 +133,15 @@ def docker_in_use(api) -> Callable[[], dict[str, list[str]]]:
         return held
 
     return in_use
+
+
+_shared: GpuPool | None = None
+
+
+def shared_pool(devices: Sequence[str], api) -> GpuPool:
+    """The hub's one pool (its spawners and its metrics share the claims in flight), made on first
+    use with `api` (a docker.APIClient) to read the labels."""
+    global _shared
+    if _shared is None:
+        _shared = GpuPool(devices, docker_in_use(api))
+    return _shared

@@ -58,19 +58,36 @@ SSH_GATEWAY_SCOPES = [SCOPE_KEYS_READ, SCOPE_ROUTE, "read:servers", "servers", "
 
 
 def ssh_gateway(settings: Settings, log=None) -> tuple[list[dict], list[dict]]:
-    """The gateway as an external service (no URL, no command: compose runs it): its API token is
-    generated on first start into SSH_GATEWAY_TOKEN_FILE (mode 600, or 640 for the group
-    SSH_GATEWAY_TOKEN_GID), whose directory must be a volume shared with the gateway only. Without that directory the service is left out, with a
-    warning (nothing could hand the token to the gateway)."""
+    """The gateway as an external service (compose runs it), its token readable by the group
+    SSH_GATEWAY_TOKEN_GID (it runs as another user)."""
     if not settings.ssh_gateway:
         return [], []
-    token = secrets.read_or_create_shared(
-        settings.ssh_gateway_token_file, log, "SSH gateway disabled",
-        "mount the volume shared with the gateway there, or set SSH_GATEWAY_TOKEN_FILE; SSH_GATEWAY=0 silences this",
-        # The gateway runs as its own user and reads the token by this group (compose: group_add on both).
-        group=settings.ssh_gateway_token_gid)
+    return external_service(SSH_GATEWAY, SSH_GATEWAY_SCOPES, settings.ssh_gateway_token_file,
+                            settings.ssh_gateway_token_gid, log, "SSH gateway disabled",
+                            "mount the volume shared with the gateway there, or set SSH_GATEWAY_TOKEN_FILE; SSH_GATEWAY=0 silences this")
+
+
+METRICS_READER = "prometheus"
+# Prometheus reads JupyterHub's and devhub's metrics (devhub.metrics) and nothing else.
+METRICS_READER_SCOPES = ["read:metrics"]
+
+
+def metrics_reader(settings: Settings, log=None) -> tuple[list[dict], list[dict]]:
+    """Prometheus (compose profile "monitoring") as an external service with only read:metrics."""
+    return external_service(METRICS_READER, METRICS_READER_SCOPES, settings.metrics_token_file,
+                            settings.metrics_token_gid, log, "Metrics token not created",
+                            "mount the volume shared with Prometheus there, or set METRICS_TOKEN_FILE")
+
+
+def external_service(name: str, scopes: list[str], token_file: str, gid: int | None, log, disabled: str,
+                     fix: str) -> tuple[list[dict], list[dict]]:
+    """A service that compose runs (no URL, no command): its API token is generated on first start
+    into `token_file` (mode 600, or 640 for the group `gid`), whose directory must be a volume shared
+    with that service only. Without that directory the service is left out, with a warning (nothing
+    could hand the token over)."""
+    token = secrets.read_or_create_shared(token_file, log, disabled, fix, group=gid)
     if token is None:
         return [], []
-    service = {"name": SSH_GATEWAY, "api_token": token, "display": False}
-    role = {"name": SSH_GATEWAY, "scopes": list(SSH_GATEWAY_SCOPES), "services": [SSH_GATEWAY]}
+    service = {"name": name, "api_token": token, "display": False}
+    role = {"name": name, "scopes": list(scopes), "services": [name]}
     return [service], [role]

@@ -99,6 +99,9 @@ class Settings:
     user_home_soft_limit: int = 0  # bytes; a user above it is warned (0: no limit)
     disk_usage_interval: int = 300  # seconds between measurements of the home volumes
     hub_disk_reserve: int = 256 * 1024**2  # bytes kept free for the hub's database (0: none)
+    metrics_token_file: str = "/srv/metrics-secret/api_token"  # Prometheus' read:metrics token
+    metrics_token_gid: int | None = None  # the group Prometheus reads it by
+    metrics_user_labels: bool = True  # per-user series in devhub's metrics (off: sums, for large teams)
     recent_login_seconds: int = 600  # SERVER_ROUTING=path: SSH key changes and new tokens need a login this recent
 
     @property
@@ -181,6 +184,11 @@ def size_in_bytes(size: str) -> int:
     match = SIZE.fullmatch(size)
     assert match, size
     return int(match.group(1)) * SIZE_FACTORS[match.group(2).lower()]
+
+
+def _gid(env: Mapping[str, str], var: str) -> int | None:
+    """A group id, None when unset."""
+    return _int(env, var, -1, 1) if env.get(var, "").strip() else None
 
 
 def _list(env: Mapping[str, str], var: str) -> frozenset[str]:
@@ -389,7 +397,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=_abs_path(env, "DATA_DIR", "/srv/jupyterhub"),
         ssh_gateway=_flag(env, "SSH_GATEWAY", True),
         ssh_gateway_token_file=_abs_path(env, "SSH_GATEWAY_TOKEN_FILE", "/srv/sshgw-secret/api_token"),
-        ssh_gateway_token_gid=_int(env, "SSH_GATEWAY_TOKEN_GID", -1, 1) if env.get("SSH_GATEWAY_TOKEN_GID", "").strip() else None,
+        ssh_gateway_token_gid=_gid(env, "SSH_GATEWAY_TOKEN_GID"),
+        metrics_token_file=_abs_path(env, "METRICS_TOKEN_FILE", "/srv/metrics-secret/api_token"),
+        metrics_token_gid=_gid(env, "METRICS_TOKEN_GID"),
+        metrics_user_labels=_flag(env, "METRICS_USER_LABELS", True),
         ssh_gateway_client_key_file=_abs_path(env, "SSH_GATEWAY_CLIENT_KEY_FILE", "/srv/sshgw-state/gateway_client_key.pub"),
         ssh_max_keys_per_user=_max_keys(env),
         egress=_egress(env, parts.hostname or ""),

@@ -364,13 +364,8 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
 
     def _pool(self) -> gpus.GpuPool:
         if self.gpu_pool is None:
-            cls = DevhubSpawner
-            if cls._shared_pool is None:
-                cls._shared_pool = gpus.GpuPool(self.s.gpu_devices, gpus.docker_in_use(self.client))
-            self.gpu_pool = cls._shared_pool
+            self.gpu_pool = gpus.shared_pool(self.s.gpu_devices, self.client)
         return self.gpu_pool
-
-    _shared_pool: gpus.GpuPool | None = None
 
     async def allocate_gpus(self, mode: str) -> gpus.GpuRequest:
         if mode in ("none", "all"):

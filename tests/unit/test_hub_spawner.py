@@ -174,7 +174,7 @@ class FakeUser:
 def fake_docker(monkeypatch):
     fake = FakeDocker()
     monkeypatch.setattr(DevhubSpawner, "_client", fake)
-    monkeypatch.setattr(DevhubSpawner, "_shared_pool", None)
+    monkeypatch.setattr(gpus, "_shared", None)
     monkeypatch.setattr("devhub.spawner.socket.gethostname", lambda: fake.hostname)
     return fake
 
@@ -326,7 +326,7 @@ def test_gpu_mode_n_distinct_devices_refusal_and_release(tmp_path, fake_docker):
 def test_gpu_bookkeeping_after_hub_restart(tmp_path, fake_docker, monkeypatch):
     env = {"GPU_MODE": "1", "GPU_DEVICES": "0,1"}
     run(make_spawner(tmp_path, username="alice", **env).start())
-    monkeypatch.setattr(DevhubSpawner, "_shared_pool", None)  # a new hub process: empty memory
+    monkeypatch.setattr(gpus, "_shared", None)  # a new hub process: empty memory
     bob = make_spawner(tmp_path, username="bob", **env)
     run(bob.start())
     assert created_for(fake_docker, "devhub-user-bob")["host_config"]["DeviceRequests"][0]["DeviceIDs"] == ["1"]

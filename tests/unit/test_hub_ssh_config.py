@@ -87,6 +87,8 @@ def test_scopes_roles_handlers_templates(tmp_path):
         "/ssh-keys",
         "/api/devhub/disk",  # devhub.disk_handlers
         "/disk-usage",
+        "/api/devhub/metrics/gpus",  # devhub.metrics
+        "/api/devhub/metrics/servers",
     }
     store = patterns["/ssh-keys"][2]["store"]
     assert isinstance(store, KeyStore) and store.max_keys == 4

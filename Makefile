@@ -13,7 +13,7 @@ EXTRA_CA    := $(or $(PIP_CERT),$(shell python3 -m pip config list 2>/dev/null |
 endif
 export EXTRA_CA PIP_INDEX_URL DEBIAN_MIRROR DEBIAN_SECURITY_MIRROR
 
-.PHONY: help up down status logs compose engine bases images image-dev-gpu image-nginx image-hub image-sshgw image-egress test test-unit test-image bench lock clean-venv
+.PHONY: help up down status logs compose engine bases images image-dev-gpu image-nginx image-hub image-sshgw image-egress image-prometheus test test-unit test-image bench lock clean-venv
 
 help:
 	@echo "make up         build what is missing and start the stack (demo login unless .env sets a provider)"
@@ -53,7 +53,7 @@ logs: compose
 bases: engine
 	@bash scripts/seed-base-images.sh
 
-images: image-dev-gpu image-nginx image-hub image-sshgw image-egress
+images: image-dev-gpu image-nginx image-hub image-sshgw image-egress image-prometheus
 
 image-dev-gpu: bases
 	bash scripts/build-image.sh dev-gpu images/dev-gpu/Dockerfile
@@ -69,6 +69,9 @@ image-sshgw: bases
 
 image-egress: bases
 	bash scripts/build-image.sh egress egress/Dockerfile
+
+image-prometheus: bases
+	bash scripts/build-image.sh prometheus monitoring/Dockerfile
 
 test: $(VENV)/.installed compose images
 	$(PYTEST) tests

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 . scripts/stack-env.sh
 export DOCKER_GID
 DOCKER_GID="$(stat -c %g /var/run/docker.sock)"
-docker compose --profile demo down
+docker compose --profile demo --profile monitoring down
 # User servers are the hub's, not compose's (the hub keeps them across its own restarts); a full
 # stop removes them too, and their networks. The hub marks them stopped when it next starts.
 prefix="$(setting USER_NETWORK_PREFIX devhub-user-)"

@@ -23,6 +23,12 @@ if [ "$provider" = demo ]; then
     echo "up: WARNING: AUTH_PROVIDER=demo: a local DEMO identity provider (users alice, bob; no passwords) is" >&2
     echo "up: WARNING: the login. Not for production: set AUTH_PROVIDER and OAuth settings in .env (see README)." >&2
 fi
+# Monitoring (Prometheus with devhub's alert rules): `make up MONITORING=1`, or MONITORING=1 in .env.
+case "$(setting MONITORING 0)" in
+    1) COMPOSE_PROFILES="${COMPOSE_PROFILES:+$COMPOSE_PROFILES,}monitoring" ;;
+    0) ;;
+    *) echo "up: MONITORING=$(setting MONITORING 0) is invalid: expected 0 or 1" >&2; exit 2 ;;
+esac
 # Kept in .env so that plain `docker compose ...` sees the same stack (scripts/stack-env.sh).
 export DEMO_IDP_UPSTREAM="${DEMO_IDP_UPSTREAM:-}"
 export BIND_ADDRESS="${BIND_ADDRESS:-$(setting BIND_ADDRESS 0.0.0.0)}" SSH_BIND_ADDRESS="${SSH_BIND_ADDRESS:-$(setting SSH_BIND_ADDRESS 0.0.0.0)}"
@@ -32,3 +38,6 @@ docker compose run --rm --no-deps --user 0 --cap-add CHOWN --entrypoint chown ss
 docker compose up --detach --wait --wait-timeout "${UP_TIMEOUT:-180}" "$@"
 port="$(setting HTTPS_PORT 443)"
 echo "up: devhub is running at https://$(setting SERVER_NAME devhub.localhost)$([ "$port" = 443 ] || echo ":$port")/" >&2
+case ",$COMPOSE_PROFILES," in
+    *,monitoring,*) echo "up: Prometheus is at http://127.0.0.1:$(setting PROMETHEUS_PORT 9090)/ on this host (README \"Monitoring\")" >&2 ;;
+esac

@@ -11,6 +11,8 @@ import os
 import shlex
 import ssl
 import subprocess
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ import requests
 import urllib3
 import websocket
 
-from support import exec_out, wait_until
+from support import SshTarget, exec_out, free_port, make_keypair, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
@@ -46,6 +48,11 @@ class Stack:
         if self.env.get("SERVER_ROUTING") == "path":
             return f"{self.url}/user/{user}"
         return f"https://{user}.{self.host}:{self.https_port}/user/{user}"
+
+    @property
+    def prometheus_url(self) -> str:
+        """The monitoring profile's Prometheus, on the host's loopback."""
+        return f"http://127.0.0.1:{self.env['PROMETHEUS_PORT']}"
 
     def compose(self, *args: str, check: bool = True, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
         """`docker compose ...` on this stack; `env`: extra compose variables for this call only."""
@@ -234,10 +241,40 @@ def stack_env(https_port: int, http_port: int, ssh_port: int, **extra: str) -> d
     env.update({
         "HTTPS_PORT": str(https_port), "HTTP_PORT": str(http_port), "BIND_ADDRESS": "127.0.0.1",
         "SSH_PORT": str(ssh_port), "SSH_BIND_ADDRESS": "127.0.0.1",
-        "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid), "COMPOSE_PROFILES": "demo",
+        "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid), "COMPOSE_PROFILES": "demo,monitoring",
+        "PROMETHEUS_PORT": str(free_port()),
         "DEMO_IDP_UPSTREAM": "oidc:8080", "AUTH_PROVIDER": "demo",
         "EGRESS_HOST_ADDRESSES": host_addresses(), "USER_EXTRA_CA": host_local_cas(),
         # A demo user whose name DockerSpawner's str.format would eat (test_restart_and_names.py).
         "DEMO_EXTRA_USERS": BRACE_USER, **extra,
     })
     return env
+
+
+class LiveSession:
+    """`ssh user@host` running a long command, as someone working in a terminal."""
+
+    def __init__(self, ssh: SshTarget, command: str = "exec sleep 900"):
+        self.process = subprocess.Popen([*ssh.ssh_args(), f"echo ready; {command}"], stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        self.ready = threading.Event()
+        threading.Thread(target=lambda: self.process.stdout.readline() and self.ready.set(), daemon=True).start()
+        wait_until(self.ready.is_set, 240, interval=0.2, what="the SSH session to be up")
+
+    def ended_within(self, seconds: float) -> tuple[float, str]:
+        """Seconds until the session ended (it must, within `seconds`) and its stderr."""
+        started = time.monotonic()
+        try:
+            self.process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise AssertionError(f"the SSH session was still open after {seconds} s")
+        return time.monotonic() - started, self.process.stderr.read()
+
+
+def add_key(stack, token: str, user: str, tmp_path, name: str):
+    name = f"{name}-{uuid.uuid4().hex[:6]}"
+    key = make_keypair(tmp_path, name=name)
+    added = hub_api(stack, token, "POST", f"/devhub/ssh/users/{user}/keys", json={"name": name, "key": key.public_line})
+    assert added.status_code == 201, added.text
+    return key, added.json()["id"]

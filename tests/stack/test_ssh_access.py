@@ -6,43 +6,10 @@ an expired hub login is answered with where to log in."""
 
 from __future__ import annotations
 
-import subprocess
-import threading
-import time
-import uuid
-
 import pytest
 
-from stack_support import hub_api, hub_override, start_server, stop_server
-from support import SshTarget, make_keypair, wait_until
-
-class LiveSession:
-    """`ssh user@host` running a long command, as someone working in a terminal."""
-
-    def __init__(self, ssh: SshTarget):
-        self.process = subprocess.Popen([*ssh.ssh_args(), "echo ready; exec sleep 900"], stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
-        self.ready = threading.Event()
-        threading.Thread(target=lambda: self.process.stdout.readline() and self.ready.set(), daemon=True).start()
-        wait_until(self.ready.is_set, 240, interval=0.2, what="the SSH session to be up")
-
-    def ended_within(self, seconds: float) -> tuple[float, str]:
-        """Seconds until the session ended (it must, within `seconds`) and its stderr."""
-        started = time.monotonic()
-        try:
-            self.process.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            raise AssertionError(f"the SSH session was still open after {seconds} s")
-        return time.monotonic() - started, self.process.stderr.read()
-
-
-def add_key(stack, token: str, user: str, tmp_path, name: str):
-    name = f"{name}-{uuid.uuid4().hex[:6]}"
-    key = make_keypair(tmp_path, name=name)
-    added = hub_api(stack, token, "POST", f"/devhub/ssh/users/{user}/keys", json={"name": name, "key": key.public_line})
-    assert added.status_code == 201, added.text
-    return key, added.json()["id"]
+from stack_support import LiveSession, add_key, hub_api, hub_override, start_server, stop_server
+from support import SshTarget
 
 
 def server_of(stack, admin_token: str, user: str) -> dict | None:

@@ -11,11 +11,12 @@ from pathlib import Path
 import environment_bench
 import gateway_bench
 import image_bench
+import operations_bench
 import stack_bench
 
 RESULTS = Path(__file__).parent / "results"
 BENCHES = {"image": image_bench.run, "layers": image_bench.layer_reuse, "environment": environment_bench.run,
-           "stack": stack_bench.run, "gateway": gateway_bench.run}
+           "stack": stack_bench.run, "gateway": gateway_bench.run, "operations": operations_bench.run}
 
 
 def flatten(prefix: str, value) -> list[tuple[str, str]]:

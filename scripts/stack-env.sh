@@ -1,4 +1,4 @@
-# Sourced by up.sh, down.sh and status.sh: reading settings, and the block of values `make up`
+# Sourced by up.sh, down.sh, backup.sh and restore.sh: reading settings, and the block of values `make up`
 # computes (Docker's socket group, the demo profile, ...) that it keeps in .env, where plain
 # `docker compose ps|logs|exec|restart` read them, so those work in the checkout with no extra variables.
 MANAGED_BEGIN="# >>> computed by make up: rewritten on every make up, do not edit >>>"
@@ -34,4 +34,27 @@ persist_computed() {
     } >"$tmp"
     chmod 600 "$tmp"
     mv -f "$tmp" .env
+}
+
+# The compose project's name as compose itself resolves it (COMPOSE_PROJECT_NAME from the
+# environment or .env, else `name:` in docker-compose.yml): its volumes are <project>_<volume>.
+compose_project() {
+    docker compose config --no-interpolate | sed -n '1s/^name: //p'
+}
+
+# A throwaway container over the stack's volumes (backup, restore): an image the stack already has,
+# as root with no capabilities but those the caller adds, no network. Args: docker run options.
+VOLUME_HELPER_IMAGE=devhub/hub:latest
+volume_helper() {
+    docker image inspect "$VOLUME_HELPER_IMAGE" >/dev/null 2>&1 || {
+        echo "$VOLUME_HELPER_IMAGE is missing: run \`make images\` first" >&2
+        return 2
+    }
+    docker run --rm --network none --user 0 --security-opt no-new-privileges --cap-drop ALL \
+        --log-driver none "$@"
+}
+
+# Seconds since $1 (an $EPOCHREALTIME), one decimal: scripts report how long they took.
+seconds_since() {
+    awk -v start="$1" -v now="$EPOCHREALTIME" 'BEGIN { printf "%.1f", now - start }'
 }

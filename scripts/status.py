@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 SSH_PORT_HEX = "08AE"  # 2222: user containers' sshd, which the gateway's upstream connections reach
 TCP_ESTABLISHED = "01"
@@ -37,6 +38,13 @@ def ssh_sessions_by_address(gateway: str) -> dict[str, int]:
     return counts
 
 
+def user_network_prefix() -> str:
+    """USER_NETWORK_PREFIX as make up/down read it: this checkout's user servers (another project's,
+    on the same engine, have their own prefix)."""
+    return subprocess.run(["bash", "-c", ". scripts/stack-env.sh && setting USER_NETWORK_PREFIX devhub-user-"],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, check=True).stdout
+
+
 def home_usage(container: str) -> str:
     out = docker("exec", container, "timeout", "10", "du", "-sh", "/home/jovyan", check=False).split()
     return out[0] if out else "?"
@@ -47,7 +55,7 @@ def main() -> None:
     print(docker("compose", "ps", "--format", "table {{.Service}}\t{{.State}}\t{{.Status}}\t{{.Ports}}").rstrip())
     gateway = docker("compose", "ps", "-q", "sshgw", check=False).strip()
     sessions = ssh_sessions_by_address(gateway)
-    ids = docker("ps", "-q", "--filter", "label=devhub.role=user-server").split()
+    ids = docker("ps", "-q", "--filter", "label=devhub.role=user-server", "--filter", f"name=^{user_network_prefix()}").split()
     print("\n== user servers ==")
     if not ids:
         print("(none running)")

@@ -13,13 +13,15 @@ EXTRA_CA    := $(or $(PIP_CERT),$(shell python3 -m pip config list 2>/dev/null |
 endif
 export EXTRA_CA PIP_INDEX_URL DEBIAN_MIRROR DEBIAN_SECURITY_MIRROR
 
-.PHONY: help up down status logs compose engine bases images image-dev-gpu image-nginx image-hub image-sshgw image-egress image-prometheus test test-unit test-image bench lock clean-venv
+.PHONY: help up down status logs backup restore compose engine bases images image-dev-gpu image-nginx image-hub image-sshgw image-egress image-prometheus test test-unit test-image bench lock clean-venv
 
 help:
 	@echo "make up         build what is missing and start the stack (demo login unless .env sets a provider)"
 	@echo "make down       stop the stack; hub data, user volumes and certificates are kept"
 	@echo "make status     services and health; user servers with age, GPUs, CPU, memory, home, SSH sessions"
 	@echo "make logs       follow the logs of every service"
+	@echo "make backup     archive volumes, homes and .env into backups/ (live; BACKUP_DIR=...)"
+	@echo "make restore BACKUP=file  put an archive back (stack down; FORCE=1 replaces volumes), then make up"
 	@echo "make test       install what is missing, build the images, run every test"
 	@echo "make test-unit  the Docker-free tests alone"
 	@echo "make images     seed the Debian bases if needed and build the images"
@@ -49,6 +51,12 @@ status: compose
 
 logs: compose
 	docker compose logs --follow --tail 100
+
+backup: compose
+	@bash scripts/backup.sh
+
+restore: compose
+	@bash scripts/restore.sh
 
 bases: engine
 	@bash scripts/seed-base-images.sh

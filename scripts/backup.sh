@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make backup`: one archive, BACKUP_DIR/<project>-<UTC timestamp>.tar.gz (default backups/ in the
+# `make backup`: one archive, BACKUP_DIR/devhub-<UTC timestamp>.tar.gz (default backups/ in the
 # checkout), holding every volume of the compose project (hub database, SSH keys, secrets, the
 # gateway's host key, certificates), every user home volume (USER_VOLUME_PREFIX) and .env. Works
 # while the stack runs: the hub's SQLite files are copied with SQLite's online backup API, homes are
@@ -52,7 +52,8 @@ stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 backup_dir="${BACKUP_DIR:-backups}"
 [[ "$backup_dir" == /* ]] || [ -z "${BACKUP_DIR:-}" ] || backup_dir="$caller_dir/$backup_dir"
 mkdir -p "$backup_dir"
-archive="$(realpath "$backup_dir")/$project-$stamp.tar.gz"
+archive="$(realpath "$backup_dir")/devhub-$stamp.tar.gz"  # its manifest names the project
+[ ! -e "$archive" ] || die "$archive already exists (another backup this second?)"
 helper="$project-backup-$$"
 trap 'rm -rf "$meta" "$archive.partial"; docker rm -f "$helper" >/dev/null 2>&1 || true' EXIT
 {

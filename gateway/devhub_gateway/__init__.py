@@ -16,7 +16,7 @@ Modules, one job each: ``router`` (where a user's sshd is), ``hub_router`` (the 
 implementation), ``keys`` (persistent host and client keys), ``limits`` (failed-auth rate limits,
 caps on pre-auth connections, sessions and channels, constant failure timing), ``audit`` (JSON log
 lines, refusals summarised), ``activity`` (keeps the hub's
-idle culler informed), ``relay`` (faithful session and channel relay), ``server`` (the asyncssh
+idle culler informed while data flows), ``metrics`` (Prometheus counters, GET /metrics), ``relay`` (faithful session and channel relay), ``server`` (the asyncssh
 server), ``config`` (environment), ``__main__`` (``python -m devhub_gateway``).
 """
 

@@ -57,7 +57,11 @@ def main() -> int:
     except (ConfigError, ValueError, OSError) as exc:
         print(f"devhub-sshgw: configuration error: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except ConfigError as exc:  # found only when starting: GATEWAY_METRICS_LISTEN cannot be bound
+        print(f"devhub-sshgw: configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

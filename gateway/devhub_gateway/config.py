@@ -42,6 +42,8 @@ class Settings:
     refusal_log_interval: float = 60       # repeats of a refusal per address: one summary line per interval
     access_check_interval: float = 30      # live connections: is the user (and their key) still allowed?
     hub_public_url: str = ""               # where users log in again (told when the hub needs a fresh login)
+    metrics_listen: tuple[str, int] | None = None  # GET /metrics there (host, port); None: not served
+    metrics_user_labels: bool = True       # devhub_gateway_user_connections{user} (off: one series less per user)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -96,13 +98,29 @@ def _not_above(smaller: tuple[str, int], larger: tuple[str, int]) -> None:
                           f"the first is a share of the second")
 
 
-def _bool(env: Mapping[str, str], name: str) -> bool:
+def _bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
     raw = env.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
+    if not raw:
+        return default
+    if raw in ("0", "false", "no", "off"):
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
     raise ConfigError(f"{name}={raw!r}: use 1 or 0")
+
+
+def _listen(env: Mapping[str, str], name: str) -> tuple[str, int] | None:
+    """host:port (a host name, an IPv4 address or [IPv6]); the host is required: binding to every
+    address must be asked for (0.0.0.0), never the result of a missing name."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    host, _, port = raw.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"{name}={raw!r}: expected host:port (e.g. sshgw-metrics:9101), "
+                          f"the address to serve /metrics on")
+    return host, int(port)
 
 
 def _public_url(env: Mapping[str, str]) -> str:
@@ -143,6 +161,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         refusal_log_interval=_float(env, "GATEWAY_REFUSAL_LOG_INTERVAL", 60, 1, 3600),
         access_check_interval=_float(env, "GATEWAY_ACCESS_CHECK_INTERVAL", 30, 1, 3600),
         hub_public_url=_public_url(env),
+        metrics_listen=_listen(env, "GATEWAY_METRICS_LISTEN"),
+        metrics_user_labels=_bool(env, "GATEWAY_METRICS_USER_LABELS", default=True),
     )
     _not_above(("GATEWAY_MAX_PREAUTH_PER_ADDRESS", s.max_preauth_per_address), ("GATEWAY_MAX_PREAUTH", s.max_preauth))
     _not_above(("GATEWAY_MAX_CHANNELS_PER_CONNECTION", s.max_channels_per_connection),

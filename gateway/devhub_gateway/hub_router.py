@@ -5,7 +5,9 @@ Endpoints (``api`` is JUPYTERHUB_API_URL, e.g. ``http://hub:8081/hub/api``):
 - ``GET  {api}/devhub/ssh/users/{name}/keys``  -> ``{"keys": ["ssh-ed25519 AAAA...", ...]}``; 404: unknown user;
   403 ``{"message": "SSH refused: <why>", "keys": [...]}``: the authenticator refuses the user now
 - ``GET  {api}/devhub/ssh/users/{name}/route`` -> ``{"host": str, "port": int, "host_key": str, "notice": str}``;
-  404 or 409 while the user's server is not running
+  404 or 409 while the user's server is not running; the 409 says ``"stop_pending": bool`` and, when
+  the hub knows, ``"last_stop": {"reason": str, "by": str, "at": iso}`` (told to a session whose
+  server went away)
 - ``POST {api}/users/{name}/server``           standard: start the default server (201/202; 400 if running)
 - ``GET  {api}/users/{name}/server/progress``  standard: text/event-stream of JSON events
   (``progress``, ``message``, ``ready``, ``failed``)
@@ -21,6 +23,7 @@ user wait on it and see its progress.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -56,6 +59,14 @@ REFUSED = "SSH refused:"
 
 def _lines(keys) -> list[str]:
     return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
+
+
+def _stop_text(last) -> str | None:
+    """The hub's last_stop as one phrase: its reason, and who stopped it unless the reason says."""
+    if not isinstance(last, dict) or not str(last.get("reason") or "").strip():
+        return None
+    reason, by = str(last["reason"]).strip(), str(last.get("by") or "").strip()
+    return f"{reason} by {by}" if by and "by " not in reason else reason
 
 
 class HubRouter(Router):
@@ -190,7 +201,7 @@ class HubRouter(Router):
         while time.monotonic() < deadline:  # ready: the route appears once the hub records the container
             current = await self._current_route(username)
             if current:
-                return current
+                return dataclasses.replace(current, started=True)
             await asyncio.sleep(0.5)
         raise RouteError(f"your server did not become ready within {self.start_timeout:.0f} s")
 
@@ -246,6 +257,21 @@ class HubRouter(Router):
             return await asyncio.wait_for(events.get(), max(0.1, deadline - time.monotonic()))
         except asyncio.TimeoutError:
             raise RouteError("your server did not become ready in time") from None
+
+    async def last_stop(self, username: str, patience: float = 15, every: float = 0.5) -> str | None:
+        """Asks the route while the hub says a stop is under way (or cannot be reached) for up to
+        `patience` seconds; then its last_stop. A running server (200) or another answer: None."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                status, payload = await self._call("GET", "/devhub/ssh/users/{name}/route", username)
+            except RouteError:
+                status, payload = None, {}
+            if status is not None and (status != 409 or not payload.get("stop_pending")):
+                return _stop_text(payload.get("last_stop")) if status == 409 else None
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(every)
 
     async def activity(self, username: str) -> None:
         now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")

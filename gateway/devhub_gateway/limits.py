@@ -45,6 +45,11 @@ class FailureLimiter:
         bucket = self._buckets.get(key)
         return bool(bucket and bucket.blocked_until > self.clock())
 
+    def blocked_count(self) -> int:
+        """How many keys are blocked now (the metrics' devhub_gateway_blocked_addresses)."""
+        now = self.clock()
+        return sum(1 for bucket in self._buckets.values() if bucket.blocked_until > now)
+
     def fail(self, key: str) -> bool:
         """Record one failure; True if the key is now blocked."""
         bucket = self._bucket(key)

@@ -14,6 +14,7 @@ import asyncio
 import inspect
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 import asyncssh
 from asyncssh.constants import EXTENDED_DATA_STDERR
@@ -50,35 +51,56 @@ class RelayProcess(asyncssh.SSHServerProcess):
             self._conn.create_task(handler, stdin.logger)
 
 
-class CountedForwarder(asyncssh.SSHForwarder):
-    """The client side of a forwarded channel, joined to its upstream channel; calls `on_close`
-    once the channel is gone."""
+@dataclass
+class Counters:
+    """Bytes relayed by one channel; every chunk also goes to `on_bytes(up, down)` (the gateway's
+    metrics and activity: a user is active while data flows)."""
 
-    def __init__(self, peer: asyncssh.SSHForwarder, on_close):
+    up: int = 0    # client -> container
+    down: int = 0  # container -> client
+    on_bytes: Callable[[int, int], None] | None = None
+
+    def add(self, up: int = 0, down: int = 0) -> None:
+        self.up += up
+        self.down += down
+        if self.on_bytes:
+            self.on_bytes(up, down)
+
+
+class CountedForwarder(asyncssh.SSHForwarder):
+    """The client side of a forwarded channel, joined to its upstream channel: counts the bytes
+    either way and calls `on_close` once the channel is gone."""
+
+    def __init__(self, peer: asyncssh.SSHForwarder, counters: Counters, on_close):
         super().__init__(peer)
+        self._counters = counters
         self._on_close = on_close
+
+    def data_received(self, data: bytes, datatype=None) -> None:  # from the client
+        self._counters.add(up=len(data))
+        super().data_received(data, datatype)
+
+    def write(self, data: bytes) -> None:  # from the container (the peer writes here)
+        self._counters.add(down=len(data))
+        super().write(data)
 
     def connection_lost(self, exc) -> None:
         super().connection_lost(exc)
         self._on_close()
 
 
-async def forward_tcp(upstream: asyncssh.SSHClientConnection, host: str, port: int, on_close) -> CountedForwarder:
+async def forward_tcp(upstream: asyncssh.SSHClientConnection, host: str, port: int, counters: Counters,
+                      on_close) -> CountedForwarder:
     """Open `host:port` from the user's container (a direct-tcpip channel upstream)."""
     _, peer = await upstream.create_connection(asyncssh.SSHForwarder, host, port)
-    return CountedForwarder(peer, on_close)
+    return CountedForwarder(peer, counters, on_close)
 
 
-async def forward_unix(upstream: asyncssh.SSHClientConnection, path: str, on_close) -> CountedForwarder:
+async def forward_unix(upstream: asyncssh.SSHClientConnection, path: str, counters: Counters,
+                       on_close) -> CountedForwarder:
     """Open the UNIX socket `path` in the user's container (direct-streamlocal upstream)."""
     _, peer = await upstream.create_unix_connection(asyncssh.SSHForwarder, path)
-    return CountedForwarder(peer, on_close)
-
-
-@dataclass
-class Counters:
-    up: int = 0    # client -> container
-    down: int = 0  # container -> client
+    return CountedForwarder(peer, counters, on_close)
 
 
 def client_env(process: asyncssh.SSHServerProcess) -> dict[str, str]:
@@ -107,7 +129,7 @@ async def _pump_in(process: asyncssh.SSHServerProcess, upstream: asyncssh.SSHCli
             continue
         if not data:
             break
-        counters.up += len(data)
+        counters.add(up=len(data))
         writer.write(data)
         await writer.drain()
     try:
@@ -121,7 +143,7 @@ async def _pump_out(reader: asyncssh.SSHReader, writer: asyncssh.SSHWriter, coun
         data = await reader.read(CHUNK)
         if not data:
             return
-        counters.down += len(data)
+        counters.add(down=len(data))
         writer.write(data)
         await writer.drain()
 

@@ -24,6 +24,7 @@ class Route:
     host_key_line: str
     user: str = "jovyan"
     notice: str = ""  # shown when a shell opens (e.g. the home directory is above its soft limit)
+    started: bool = False  # the server had to be started for this route (spawn-on-connect)
 
 
 class RouteError(Exception):
@@ -54,6 +55,12 @@ class Router(abc.ABC):
 
     async def activity(self, username: str) -> None:
         """Report that `username` is active over SSH (keeps the idle culler away)."""
+
+    async def last_stop(self, username: str) -> str | None:
+        """Why `username`'s server stopped, asked when her sshd went away under a live session (waits
+        while a stop is still under way): one phrase such as "idle for more than 1 h (IDLE_CULL_TIMEOUT)
+        by jupyterhub-idle-culler", or None when there is no answer (the session gets a generic line)."""
+        return None
 
     async def access_refusal(self, username: str, holds_key: KeyCheck) -> str | None:
         """Why a live connection of `username` must end now: `holds_key(lines)` says whether the key
@@ -95,7 +102,8 @@ class StaticRouter(Router):
                              "host_key": "ssh-ed25519 AAAA...", "user": "jovyan"}}}
 
     ``user`` defaults to ``jovyan``, ``port`` to 2222. A user without ``host`` has no route
-    (RouteError). Keys may also be one string with one key per line.
+    (RouteError). Keys may also be one string with one key per line. An optional ``last_stop``
+    (text) is what a session is told when the user's sshd goes away under it.
     """
 
     def __init__(self, config: Mapping | str | Path):
@@ -125,6 +133,9 @@ class StaticRouter(Router):
             raise RouteError(f"no server is configured for {username}")
         return Route(str(entry["host"]), int(entry.get("port", 2222)), str(entry["host_key"]).strip(),
                      str(entry.get("user", "jovyan")))
+
+    async def last_stop(self, username: str) -> str | None:
+        return self.users.get(username, {}).get("last_stop")
 
     async def activity(self, username: str) -> None:
         self.activity_log.append(username)

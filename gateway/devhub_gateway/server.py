@@ -14,7 +14,7 @@ import asyncssh
 from asyncssh.constants import DISC_TOO_MANY_CONNECTIONS, OPEN_ADMINISTRATIVELY_PROHIBITED, OPEN_CONNECT_FAILED
 from asyncssh.packet import PacketDecodeError, SSHPacket
 
-from . import relay
+from . import metrics, relay
 from .activity import ActivityReporter
 from .audit import Audit, RefusalLog
 from .config import Settings
@@ -84,12 +84,16 @@ class Gateway:
         self.refused = RefusalLog(self.audit, settings.refusal_log_interval)
         self.activity = ActivityReporter(router, settings.activity_interval,
                                          on_report=lambda user: self.audit("activity", user=user))
+        self.metrics = metrics.Metrics(self.sessions, self.channels, self.addresses, settings.metrics_user_labels)
         self.connections: set[GatewayConnection] = set()
         self.acceptor: asyncssh.SSHAcceptor | None = None
+        self.metrics_server: asyncio.AbstractServer | None = None
         self.access_checker: asyncio.Future | None = None
 
     async def start(self) -> int:
         s = self.settings
+        if s.metrics_listen:  # first: a metrics address that cannot be bound stops the gateway (exit 2)
+            self.metrics_server = await metrics.serve(self.metrics, *s.metrics_listen)
         self.acceptor = await asyncssh.create_server(
             lambda: GatewayConnection(self), s.listen or None, s.port,
             server_host_keys=[self.host_key], **algorithms(),
@@ -131,6 +135,8 @@ class Gateway:
             connection.close("the SSH gateway is restarting; reconnect in a few seconds")
         if self.acceptor:
             await self.acceptor.wait_closed()
+        if self.metrics_server:
+            self.metrics_server.close()
         await self.activity.close()
         await self.router.close()
         self.refused.close()
@@ -172,6 +178,8 @@ class GatewayConnection(asyncssh.SSHServer):
         self.key_blob = b""  # the key this connection logged in with
         self.notice = ""  # from the hub's route: shown when a shell opens
         self.processes: set[asyncssh.SSHServerProcess] = set()  # open sessions, to tell them why access ends
+        self.client_gone = False  # the client's connection is closed (then the upstream is closed by us)
+        self.server_lost: asyncio.Task | None = None  # the upstream went away under the client: the line to tell
 
     # -- connection lifecycle --
 
@@ -200,6 +208,7 @@ class GatewayConnection(asyncssh.SSHServer):
             self.gw.preauth.release(self.ip)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.client_gone = True
         self.gw.connections.discard(self)
         if self.preauth_slot and isinstance(exc, asyncssh.ConnectionLost) and "Login timeout" in str(exc):
             self.gw.refused("login timeout", self.ip)
@@ -208,6 +217,8 @@ class GatewayConnection(asyncssh.SSHServer):
             self._release_channel(token)
         if self.upstream_task and not self.upstream_task.done():
             self.upstream_task.cancel()
+        if self.server_lost and not self.server_lost.done():
+            self.server_lost.cancel()
         if self.upstream:
             self.upstream.close()
         if self.authenticated:
@@ -241,6 +252,7 @@ class GatewayConnection(asyncssh.SSHServer):
     def begin_auth(self, username: str) -> bool:
         self.user = username
         if self.gw.addresses.blocked(self.ip):  # blocked while this connection was in its handshake
+            self.gw.metrics.auth_failed("blocked")
             self.gw.refused("address blocked", self.ip, user=username, sid=self.sid)
             raise asyncssh.PermissionDenied(
                 "too many failed logins from your address; try again in a few minutes")
@@ -268,6 +280,7 @@ class GatewayConnection(asyncssh.SSHServer):
                 algorithm = "?"
             if algorithm in USER_SIG_ALGS:
                 return verify(data, sig)
+            self.gw.metrics.auth_failed("weak_signature")
             self.gw.addresses.fail(self.ip)
             self.gw.audit("auth_failed", user=username, source=self.source, sid=self.sid,
                           reason=f"signature algorithm {algorithm} not allowed")
@@ -295,6 +308,7 @@ class GatewayConnection(asyncssh.SSHServer):
             # Only the holder of one of the user's keys learns why (no account probing).
             reason = self._refusal[0]
             self.conn.send_auth_banner(f"devhub: SSH refused: {reason}\r\n")
+        self.gw.metrics.auth_failed(self._failure_kind(username, key.public_data))
         self.refused_keys += 1
         self.gw.addresses.fail(self.ip)
         slow = self.gw.users.fail(username)
@@ -304,6 +318,15 @@ class GatewayConnection(asyncssh.SSHServer):
         if self.refused_keys >= MAX_KEY_TRIES or self.gw.addresses.blocked(self.ip):
             raise asyncssh.PermissionDenied("too many authentication failures")
         return False
+
+    def _failure_kind(self, username: str, blob: bytes) -> str:
+        """The metrics' reason for a refused key (a fixed set: never the user name)."""
+        if blob in self._keys[username]:
+            return "blocked"  # her key, but the address is blocked
+        if self._refusal:
+            return "refused" if blob in self._refusal[1] else "bad_key"
+        # No keys: an unknown user, one without keys, or a key lookup that failed (alike to clients too).
+        return "bad_key" if self._keys[username] else "unknown_user"
 
     def auth_completed(self) -> None:
         user = self.user
@@ -328,10 +351,12 @@ class GatewayConnection(asyncssh.SSHServer):
         self.progress.append(message)
 
     async def _open_upstream(self) -> asyncssh.SSHClientConnection:
+        t0 = time.monotonic()
         route = await self.gw.router.route(self.user, self._note)
         options = self.gw.upstream_options(route)
         try:
-            upstream = await asyncssh.connect(route.host, route.port, options=options)
+            upstream = await asyncssh.connect(route.host, route.port, options=options,
+                                              client_factory=lambda: _UpstreamWatch(self._upstream_lost))
         except asyncssh.HostKeyNotVerifiable:
             self.gw.audit("upstream_refused", user=self.user, sid=self.sid, upstream=f"{route.host}:{route.port}",
                           reason="host key mismatch")
@@ -347,8 +372,37 @@ class GatewayConnection(asyncssh.SSHServer):
             raise RouteError("client went away")
         self.upstream = upstream
         self.notice = route.notice
+        if route.started:
+            self.gw.metrics.spawned(time.monotonic() - t0)
         self.gw.audit("upstream", user=self.user, sid=self.sid, upstream=f"{route.host}:{route.port}")
         return upstream
+
+    def _upstream_lost(self) -> None:
+        """The connection to her sshd is gone. Unless we closed it because the client left, her server
+        stopped (culled, stopped by an admin or by herself): find out why once, tell every session
+        (_run_session), then end the connection, so her next one starts the server again."""
+        if self.client_gone or self.server_lost is not None:
+            return
+        self.server_lost = asyncio.ensure_future(self._server_lost_line())
+        self.server_lost.add_done_callback(
+            lambda task: task.cancelled() or asyncio.get_running_loop().call_later(
+                1.0, self.close, "devhub: your server went away; connect again to start it"))
+
+    async def _server_lost_line(self) -> str:
+        try:
+            # The hub stops a blocked user's server itself (at its start): say why, not only that it went away.
+            refusal = await self._refusal_after_loss()
+            stop = None if refusal else await self.gw.router.last_stop(self.user)
+        except Exception:  # noqa: BLE001 - a broken router still gets the session its generic line
+            log.exception("why the server of %r went away", self.user)
+            refusal = stop = None
+        self.gw.audit("server_lost", user=self.user, source=self.source, sid=self.sid,
+                      reason=f"SSH access ended: {refusal}" if refusal else stop)
+        if refusal:
+            return f"devhub: your SSH access ended: {refusal}"
+        if stop:
+            return f"devhub: your server was stopped: {stop}; connect again to start it."
+        return "devhub: your server stopped; connect again to start it."
 
     async def upstream_for(self, stderr: asyncssh.SSHWriter | None = None) -> asyncssh.SSHClientConnection:
         """The upstream connection, writing progress to `stderr` while it is being set up."""
@@ -406,11 +460,17 @@ class GatewayConnection(asyncssh.SSHServer):
         token = self._channel_slot("session")
         return relay.RelayProcess(self._run_session, on_close=lambda: self._release_channel(token))
 
+    def _relayed(self, up: int, down: int) -> None:
+        """Every relayed chunk, any channel: counted, and the user is active (activity.py)."""
+        self.gw.metrics.relayed(up, down)
+        self.gw.activity.traffic(self.user)
+
     async def _run_session(self, process: asyncssh.SSHServerProcess) -> None:
         self.sessions += 1
         number = self.sessions
-        counters = relay.Counters()
+        counters = relay.Counters(on_bytes=self._relayed)
         kind = "subsystem" if process.subsystem else ("exec" if process.command else "shell")
+        closed_metric = self.gw.metrics.session_opened(metrics.session_kind(process.command, process.subsystem))
         started = time.time()
         self.gw.audit("session_start", user=self.user, source=self.source, sid=self.sid, session=number,
                       kind=kind, command=(process.command or process.subsystem or "")[:200],
@@ -419,20 +479,24 @@ class GatewayConnection(asyncssh.SSHServer):
         signal = None
         self.processes.add(process)
         try:
-            upstream = await self.upstream_for(process.stderr)
-            if kind == "shell" and self.notice:
-                _write(process.stderr, f"devhub: {self.notice}\r\n")
-            status, signal = await relay.relay_session(process, upstream, counters)
-        except RouteError as exc:
-            _write(process.stderr, f"devhub: {exc}\r\n")
-            status = 255
-        except (asyncssh.Error, OSError) as exc:
-            # The hub stops a blocked user's server itself (at its start): say why, not only that it went away.
-            reason = await self._refusal_after_loss()
-            _write(process.stderr, f"devhub: your SSH access ended: {reason}\r\n" if reason else
-                   f"devhub: the connection to your server failed ({exc})\r\n")
-            status = 255
+            try:
+                upstream = await self.upstream_for(process.stderr)
+                if kind == "shell" and self.notice:
+                    _write(process.stderr, f"devhub: {self.notice}\r\n")
+                status, signal = await relay.relay_session(process, upstream, counters)
+            except RouteError as exc:
+                _write(process.stderr, f"devhub: {exc}\r\n")
+                status = 255
+            except (asyncssh.Error, OSError) as exc:
+                if self.server_lost is None:  # this channel failed, not the whole upstream
+                    _write(process.stderr, f"devhub: the connection to your server failed ({exc})\r\n")
+                status = 255
+            if self.server_lost is not None:  # her server went away under this session: one line saying why
+                line = await asyncio.shield(self.server_lost)
+                _write(process.stderr, ("\r\n" if process.term_type else "") + line + "\r\n")
+                status, signal = 255, None
         finally:
+            closed_metric()
             self.processes.discard(process)
             self.gw.audit("session_end", user=self.user, source=self.source, sid=self.sid, session=number,
                           kind=kind, start=round(started, 3), end=round(time.time(), 3),
@@ -440,7 +504,7 @@ class GatewayConnection(asyncssh.SSHServer):
                           exit_signal=signal[0] if signal else None)
         relay.finish(process, status, signal)
 
-    async def _refusal_after_loss(self, patience: float = 30) -> str | None:
+    async def _refusal_after_loss(self, patience: float = 15) -> str | None:
         """Why access ended, when the upstream was lost because of it; asks the hub again while it
         is away (restarting), for up to `patience` seconds."""
         deadline = time.monotonic() + patience
@@ -462,37 +526,38 @@ class GatewayConnection(asyncssh.SSHServer):
     def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int):
         if not self.authenticated:
             return False
-
-        token = self._channel_slot("direct-tcpip")
-
-        async def open_tcp(upstream):
-            self.gw.audit("forward", user=self.user, sid=self.sid, kind="direct-tcpip", dest=f"{dest_host}:{dest_port}")
-            return await relay.forward_tcp(upstream, dest_host, dest_port, lambda: self._release_channel(token))
-
-        return self._open_forward(token, open_tcp)
+        return self._open_forward("direct-tcpip", f"{dest_host}:{dest_port}",
+                                  lambda upstream, *more: relay.forward_tcp(upstream, dest_host, dest_port, *more))
 
     def unix_connection_requested(self, dest_path: str):
         if not self.authenticated:
             return False
+        return self._open_forward("direct-streamlocal", dest_path,
+                                  lambda upstream, *more: relay.forward_unix(upstream, dest_path, *more))
 
-        token = self._channel_slot("direct-streamlocal")
+    async def _open_forward(self, kind: str, dest: str, opener):
+        """A forwarded channel: its slot, then its upstream side via `opener(upstream, counters, on_close)`.
+        If that fails the slot goes back and the client gets a channel-open failure (an exception of
+        another kind would end the connection)."""
+        token = self._channel_slot(kind)
+        closed_metric = None
 
-        async def open_unix(upstream):
-            self.gw.audit("forward", user=self.user, sid=self.sid, kind="direct-streamlocal", dest=dest_path)
-            return await relay.forward_unix(upstream, dest_path, lambda: self._release_channel(token))
+        def closed() -> None:
+            if closed_metric:
+                closed_metric()
+            self._release_channel(token)
 
-        return self._open_forward(token, open_unix)
-
-    async def _open_forward(self, token: object, opener):
-        """Open the upstream side of a forwarded channel; if that fails its slot goes back and the
-        client gets a channel-open failure (an exception of another kind would end the connection)."""
         try:
-            return await opener(await self._channel_upstream())
+            upstream = await self._channel_upstream()
+            self.gw.audit("forward", user=self.user, sid=self.sid, kind=kind, dest=dest)
+            forwarder = await opener(upstream, relay.Counters(on_bytes=self._relayed), closed)
         except BaseException as exc:
             self._release_channel(token)
             if isinstance(exc, (OSError, asyncssh.Error)) and not isinstance(exc, asyncssh.ChannelOpenError):
                 raise asyncssh.ChannelOpenError(OPEN_CONNECT_FAILED, f"devhub: {exc}") from None
             raise
+        closed_metric = self.gw.metrics.session_opened("forward")  # counted once open, closed by `closed`
+        return forwarder
 
     def server_requested(self, listen_host: str, listen_port: int):
         if not (self.authenticated and self.gw.settings.allow_remote_forward):
@@ -523,6 +588,16 @@ class GatewayConnection(asyncssh.SSHServer):
 
     def unix_server_requested(self, listen_path: str):
         return False
+
+
+class _UpstreamWatch(asyncssh.SSHClient):
+    """The upstream connection's owner: tells the client connection when it goes away."""
+
+    def __init__(self, on_lost):
+        self._on_lost = on_lost
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._on_lost()
 
 
 class Dropped(Exception):

@@ -18,7 +18,9 @@ class FakeHub:
     `running`: users whose server runs; `fail_start`: users whose start fails; `slow`: users whose
     start stays pending (progress stream open) until `release` is set; `refused`: user -> why the
     hub refuses them SSH now (403 on keys, with the keys, and on route); `expired`: users whose
-    start the hub refuses because their login expired."""
+    start the hub refuses because their login expired; `stops`: user -> the route's last_stop
+    ({"reason", "by", "at"}) of a stopped server; stop() stops one with a stop under way for a few
+    answers."""
 
     def __init__(self, host: str = "127.0.0.1"):
         self.keys = {"alice": ["ssh-ed25519 AAAA-alice"], "carol": ["ssh-ed25519 AAAA-carol"]}
@@ -28,6 +30,8 @@ class FakeHub:
         self.slow: set[str] = set()
         self.refused: dict[str, str] = {}
         self.expired: set[str] = set()
+        self.stops: dict[str, dict] = {}
+        self.stopping: dict[str, list] = {}  # user -> [route answers still saying stop_pending, last_stop after]
         self.release = threading.Event()
         self.calls: list[tuple[str, str, dict | None]] = []
         hub = self
@@ -87,7 +91,17 @@ class FakeHub:
                     if what == "keys":
                         return self._send(200, {"keys": hub.keys[name]})
                     if name not in hub.running:
-                        return self._send(409, {"message": "not running"})
+                        pending = name in hub.stopping and hub.stopping[name][0] > 0
+                        if pending:
+                            hub.stopping[name][0] -= 1
+                        elif name in hub.stopping:
+                            hub.stops[name] = hub.stopping.pop(name)[1]
+                        if hub.stops.get(name) is None:
+                            hub.stops.pop(name, None)
+                        body = {"status": 409, "message": "server not running", "stop_pending": pending}
+                        if name in hub.stops:
+                            body["last_stop"] = hub.stops[name]
+                        return self._send(409, body)
                     return self._send(200, hub.routes.get(name) or
                                       {"host": f"jupyter-{name}", "port": 2222, "host_key": HOST_KEY})
                 if self.path.endswith("/server/progress"):
@@ -113,6 +127,15 @@ class FakeHub:
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hub/api"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self, name: str, last_stop: dict | None, pending_answers: int = 0) -> None:
+        """Stop `name`'s server: the route answers stop_pending `pending_answers` times (while the
+        last_stop of an earlier stop may still be there), then `last_stop` (None: the hub does not know)."""
+        self.running.discard(name)
+        self.stopping[name] = [pending_answers, last_stop]
+
+    def gets(self, suffix: str) -> list[str]:
+        return [path for method, path, _ in self.calls if method == "GET" and path.endswith(suffix)]
 
     def posts(self, suffix: str) -> list[str]:
         return [path for method, path, _ in self.calls if method == "POST" and path.endswith(suffix)]

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from conftest import UserContainer, start_user_container
+from fake_hub import TOKEN, FakeHub
 from support import KeyPair, SshTarget, TrackedResources, exec_out, host_port, make_keypair, wait_healthy
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
@@ -31,6 +32,7 @@ def compose_limits() -> dict:
 
 
 GATEWAY_IMAGE = os.environ.get("DEVHUB_GATEWAY_IMAGE", "devhub/sshgw:latest")
+METRICS_PORT = 9101
 STATE = "/var/lib/devhub-sshgw"
 CONFIG = "/etc/devhub-sshgw/static.json"
 HOST_KEY_PUB = "/home/jovyan/.local/share/devhub/ssh/ssh_host_ed25519_key.pub"
@@ -50,12 +52,18 @@ class GatewayEnv:
     containers: dict[str, UserContainer]
     routes: dict[str, str] = field(default_factory=dict)  # user -> container name
 
-    def start_gateway(self, environment: dict | None = None, wait: bool = True):
+    def start_gateway(self, environment: dict | None = None, wait: bool = True, metrics: bool = False):
+        """A gateway container; with `metrics`, /metrics on port 9101 of a network alias of its own
+        (as compose's `sshgw-metrics` on the hub network), published on the host's loopback."""
+        name = f"devhub-test-sshgw-{uuid.uuid4().hex[:8]}"
         env = {"GATEWAY_ROUTER": "static", "GATEWAY_STATIC_CONFIG": CONFIG, "GATEWAY_AUTH_FAILURES": "100",
+               **({"GATEWAY_METRICS_LISTEN": f"{name}-metrics:{METRICS_PORT}"} if metrics else {}),
                **(environment or {})}
+        ports = {"2222/tcp": ("127.0.0.1", None), **({f"{METRICS_PORT}/tcp": ("127.0.0.1", None)} if metrics else {})}
+        endpoint = self.tracked.client.api.create_endpoint_config(aliases=[f"{name}-metrics"] if metrics else None)
         container = self.tracked.run(
-            GATEWAY_IMAGE, name=f"devhub-test-sshgw-{uuid.uuid4().hex[:8]}", environment=env, network=self.network,
-            ports={"2222/tcp": ("127.0.0.1", None)},
+            GATEWAY_IMAGE, name=name, environment=env, network=self.network,
+            networking_config={self.network: endpoint}, ports=ports,
             volumes={self.state_volume: {"bind": STATE, "mode": "rw"},
                      str(self.config_path): {"bind": CONFIG, "mode": "ro"}},
             **GATEWAY_HARDENED)
@@ -127,8 +135,40 @@ def gw_env(docker_client, module_resources, gateway_image, image, tmp_path_facto
 
 @pytest.fixture(scope="module")
 def gateway(gw_env):
-    """The gateway container most tests share (activity reported every second)."""
-    return gw_env.start_gateway({"GATEWAY_ACTIVITY_INTERVAL": "1"})
+    """The gateway container most tests share (activity reported every second, metrics served)."""
+    return gw_env.start_gateway({"GATEWAY_ACTIVITY_INTERVAL": "1"}, metrics=True)
+
+
+@pytest.fixture
+def hub_gateway(gw_env, docker_client):
+    """A gateway in hub mode against a fake hub (real HTTP, on the host): bob runs on container B;
+    slowpoke's server takes as long as the test wants to start (then runs on container A)."""
+    hub = FakeHub(host="0.0.0.0")
+    hub.keys = {name: [gw_env.users[name].public_line] for name in ("bob",)}
+    hub.keys["slowpoke"] = [gw_env.users["ghost"].public_line]
+    hub.routes = {user: {"host": gw_env.containers[label].container.name, "port": 2222,
+                         "host_key": container_host_key(gw_env.containers[label])}
+                  for user, label in (("bob", "b"), ("slowpoke", "a"))}
+    hub.running = {"bob"}
+    hub.slow = {"slowpoke"}
+    host = docker_client.networks.get(gw_env.network).attrs["IPAM"]["Config"][0]["Gateway"]
+    gw = gw_env.start_gateway({"GATEWAY_ROUTER": "hub", "GATEWAY_STATIC_CONFIG": "",
+                               "JUPYTERHUB_API_URL": f"http://{host}:{hub.port}/hub/api",
+                               "JUPYTERHUB_API_TOKEN": TOKEN}, metrics=True)
+    yield gw, hub
+    hub.close()
+    gw_env.tracked.remove_container(gw)
+
+
+def scrape(gateway) -> dict[tuple, float]:
+    """GET /metrics from the host, parsed as Prometheus does: (name, sorted labels) -> value."""
+    import requests
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = requests.get(f"http://127.0.0.1:{host_port(gateway, f'{METRICS_PORT}/tcp')}/metrics", timeout=10)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain"), response.text
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(response.text) for sample in family.samples}
 
 
 def audit_events(container, event: str | None = None) -> list[dict]:

@@ -15,9 +15,8 @@ import asyncssh
 import pytest
 from asyncssh.constants import OPEN_ADMINISTRATIVELY_PROHIBITED
 
-from fake_hub import TOKEN, FakeHub
 from gateway_support import (GATEWAY_IMAGE, GatewayEnv, audit_events, compose_limits, container_host_key,  # noqa: F401
-                             gateway_image, gw_env)
+                             gateway_image, gw_env, hub_gateway, scrape)
 from support import host_port, wait_until
 
 # Run in a container on the gateway's network, so the flood comes from another address than the
@@ -207,27 +206,6 @@ def test_one_user_cannot_open_a_thousand_channels(gw_env, fresh_gateway):
     assert refused and refused[0]["user"] == "u4"
 
 
-@pytest.fixture
-def hub_gateway(gw_env, docker_client):
-    """A gateway in hub mode against a fake hub (real HTTP, on the host): bob runs on container B;
-    slowpoke's server takes as long as the test wants to start (then runs on container A)."""
-    hub = FakeHub(host="0.0.0.0")
-    hub.keys = {name: [gw_env.users[name].public_line] for name in ("bob",)}
-    hub.keys["slowpoke"] = [gw_env.users["ghost"].public_line]
-    hub.routes = {user: {"host": gw_env.containers[label].container.name, "port": 2222,
-                         "host_key": container_host_key(gw_env.containers[label])}
-                  for user, label in (("bob", "b"), ("slowpoke", "a"))}
-    hub.running = {"bob"}
-    hub.slow = {"slowpoke"}
-    host = docker_client.networks.get(gw_env.network).attrs["IPAM"]["Config"][0]["Gateway"]
-    gw = gw_env.start_gateway({"GATEWAY_ROUTER": "hub", "GATEWAY_STATIC_CONFIG": "",
-                               "JUPYTERHUB_API_URL": f"http://{host}:{hub.port}/hub/api",
-                               "JUPYTERHUB_API_TOKEN": TOKEN})
-    yield gw, hub
-    hub.close()
-    gw_env.tracked.remove_container(gw)
-
-
 def test_slow_server_start_does_not_delay_another_users_login(gw_env, hub_gateway):
     gw, hub = hub_gateway
     slow = gw_env.ssh(gw, "slowpoke", key=gw_env.users["ghost"])
@@ -236,11 +214,13 @@ def test_slow_server_start_does_not_delay_another_users_login(gw_env, hub_gatewa
     try:
         wait_until(lambda: len([e for e in audit_events(gw, "login") if e.get("user") == "slowpoke"]) == 6, 60,
                    what="six slowpoke connections waiting for their server")
+        held_since = time.monotonic()
         assert all(p.poll() is None for p in waiting)
         bob, elapsed = timed_ssh_true(gw_env, gw, "bob")
         print(f"\nbob's ssh true while six connections wait for a slow start: {elapsed:.2f} s")
         assert elapsed < 2, f"bob's login took {elapsed:.1f} s behind a slow start"
         assert all(p.poll() is None for p in waiting)  # still starting
+        held = time.monotonic() - held_since
         hub.release.set()
         outcomes = [p.communicate(timeout=60) for p in waiting]
     finally:
@@ -250,3 +230,7 @@ def test_slow_server_start_does_not_delay_another_users_login(gw_env, hub_gatewa
     assert [out.strip() for out, _ in outcomes] == ["started"] * 6, [err for _, err in outcomes]
     assert all("starting it" in err for _, err in outcomes)  # each saw the shared start's progress
     assert hub.posts("/users/slowpoke/server") == ["/hub/api/users/slowpoke/server"]  # one start for six
+    # Spawn-on-connect latency: the six waited on the start, bob's connection to a running server is not counted.
+    spawns = scrape(gw)
+    assert spawns[("devhub_gateway_spawn_seconds_count", ())] == 6
+    assert spawns[("devhub_gateway_spawn_seconds_sum", ())] >= 6 * held  # each waited at least while the start was held

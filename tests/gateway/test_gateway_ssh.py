@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from gateway_support import STATE, audit_events, gateway, gateway_image, gw_env  # noqa: F401 - fixtures
+from gateway_support import (METRICS_PORT, STATE, audit_events, gateway, gateway_image, gw_env,  # noqa: F401 - fixtures
+                             hub_gateway, scrape)
 from support import KeyPair, SshTarget, exec_out, free_port, host_port, wait_until
 
 # ---------------------------------------------------------------- sessions
@@ -252,22 +253,134 @@ def test_twenty_concurrent_sessions_across_five_users(gateway, gw_env):
         assert result.stdout.strip() == f"{user}-{i}-{expected_host[user]}-{i * i}"
 
 
-def test_activity_is_reported_while_connected(gateway, gw_env):
-    ssh = gw_env.ssh(gateway, "bob")
-    before = len([e for e in audit_events(gateway, "activity") if e.get("user") == "bob"])
-    proc = subprocess.Popen(ssh.ssh_args() + ["echo up; sleep 30"], stdout=subprocess.PIPE, text=True)
+def test_activity_is_reported_only_while_data_flows(gateway, gw_env):
+    """GATEWAY_ACTIVITY_INTERVAL=1: u4's connection, silent after its first line, is reported when it
+    opens and then no more (a forgotten window must not keep a server from the idle culler), while
+    u5's chattering session, the clock of this test, is reported every interval; a line typed to u4
+    makes it active again."""
+    def reports(user: str) -> int:
+        return len([e for e in audit_events(gateway, "activity") if e.get("user") == user])
+
+    def after_intervals(n: int) -> None:  # u5 reports once per interval: n more of them
+        start = reports("u5")
+        wait_until(lambda: reports("u5") >= start + n, 30, what=f"{n} more activity reports for u5")
+
+    silent = subprocess.Popen(gw_env.ssh(gateway, "u4").ssh_args() + ["echo up; exec cat"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    busy = subprocess.Popen(gw_env.ssh(gateway, "u5").ssh_args() + ["while :; do echo tick; sleep 0.2; done"],
+                            stdout=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout.readline().strip() == "up"
-        wait_until(lambda: len([e for e in audit_events(gateway, "activity") if e.get("user") == "bob"]) >= before + 2,
-                   20, what="two activity reports for bob")
+        assert silent.stdout.readline().strip() == "up" and busy.stdout.readline().strip() == "tick"
+        after_intervals(3)  # past the interval in which "up" flowed
+        quiet = reports("u4")
+        assert quiet >= 1
+        after_intervals(3)
+        assert reports("u4") == quiet, "a silent connection was reported as activity"
+        silent.stdin.write("typing\n")
+        silent.stdin.flush()
+        assert silent.stdout.readline().strip() == "typing"
+        wait_until(lambda: reports("u4") > quiet, 15, what="an activity report for u4 after traffic")
     finally:
-        proc.terminate()
-        proc.wait(10)
+        for proc in (silent, busy):
+            proc.terminate()
+            proc.wait(10)
     gw_env.ssh(gateway, "alice").check("echo audited", input="twelve bytes")
     fields = {"bytes_up", "bytes_down", "exit_status", "start", "end", "sid", "source"}
     ended = wait_until(lambda: [e for e in audit_events(gateway, "session_end") if e.get("user") == "alice"
                                 and fields <= set(e) and e["bytes_up"] == 12], 10, what="audit line for the session")
     assert ended[-1]["exit_status"] == 0 and ended[-1]["bytes_down"] == len("audited\n")
+
+
+# ---------------------------------------------------------------- metrics, a stopped server
+
+def test_metrics_move_with_real_sessions(gateway, gw_env):
+    """GET /metrics on the gateway's metrics alias, scraped from the host: an open session shows in the
+    gauges; an exec session, its bytes and a wrong key are counted."""
+    before = scrape(gateway)
+    ssh = gw_env.ssh(gateway, "alice")
+    held = subprocess.Popen(ssh.ssh_args() + ["echo open; exec cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert held.stdout.readline().strip() == "open"
+        during = scrape(gateway)
+    finally:
+        held.stdin.close()
+        held.wait(20)
+    assert during[("devhub_gateway_user_connections", (("user", "alice"),))] >= 1
+    assert during[("devhub_gateway_sessions", (("kind", "exec"),))] >= 1
+    assert during[("devhub_gateway_connections", ())] >= 1 and during[("devhub_gateway_channels", ())] >= 1
+    payload = "x" * 100_000
+    result = ssh.run("cat", input=payload)
+    assert result.returncode == 0 and result.stdout == payload and "devhub:" not in result.stderr
+    wrong = gw_env.ssh(gateway, "alice", key=gw_env.users["bob"]).run("true", timeout=60)
+    assert wrong.returncode == 255 and "Permission denied (publickey)" in wrong.stderr
+    after = scrape(gateway)
+
+    def moved(name: str, labels: tuple = ()) -> float:
+        return after[(name, labels)] - before[(name, labels)]
+
+    assert moved("devhub_gateway_sessions_total", (("kind", "exec"),)) >= 2
+    assert moved("devhub_gateway_bytes_total", (("direction", "in"),)) >= len(payload)
+    assert moved("devhub_gateway_bytes_total", (("direction", "out"),)) >= len(payload)
+    assert moved("devhub_gateway_auth_failures_total", (("reason", "bad_key"),)) >= 1
+    assert moved("devhub_gateway_auth_failures_total", (("reason", "unknown_user"),)) == 0  # alice exists
+    port = host_port(gateway, f"{METRICS_PORT}/tcp")
+    assert requests.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 404
+    # Bound to its alias's address only: not on the container's other addresses (users' networks in compose).
+    probe = exec_out(gateway, ["python3", "-c", f"import socket; socket.create_connection(('127.0.0.1', {METRICS_PORT}), 5)"],
+                     check=False)
+    assert "ConnectionRefusedError" in probe, probe
+
+
+IDLE_CULL = {"reason": "idle for more than 30 s (IDLE_CULL_TIMEOUT)", "by": "jupyterhub-idle-culler",
+             "at": "2026-01-01T00:00:00Z"}
+
+
+def test_session_is_told_why_its_server_stopped(gw_env, hub_gateway):
+    """Bob's sshd goes away under his session (as when the culler stops his container): the session
+    gets one line on stderr with the hub's reason, asked again while the hub's stop was still under
+    way; with no reason from the hub (his server runs again), a generic line."""
+    gw, hub = hub_gateway
+    container = gw_env.containers["b"].container
+
+    def lose_server_under_a_session(hub_says) -> subprocess.CompletedProcess:
+        """A session of bob's; then `hub_says()` sets what the hub answers, and his sshd is killed."""
+        proc = subprocess.Popen(gw_env.ssh(gw, "bob").ssh_args() + ['echo "ready $PPID"; exec cat'],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            sshd = proc.stdout.readline().split()[1]  # the session's sshd, owner of the gateway's connection
+            hub_says()
+            exec_out(container, ["kill", "-KILL", sshd])
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    asked = []
+
+    def culled_with_the_stop_under_way():
+        asked.append(len(hub.gets("/bob/route")))
+        hub.stop("bob", IDLE_CULL, pending_answers=2)
+
+    culled = lose_server_under_a_session(culled_with_the_stop_under_way)
+    assert culled.returncode == 255
+    assert culled.stderr.strip().splitlines()[-1] == (
+        "devhub: your server was stopped: idle for more than 30 s (IDLE_CULL_TIMEOUT) by jupyterhub-idle-culler; "
+        "connect again to start it."), culled.stderr
+    assert culled.stderr.count("devhub:") == 1, culled.stderr
+    assert len(hub.gets("/bob/route")) - asked[0] >= 3  # two answers with the stop pending, then its reason
+    lost = wait_until(lambda: [e for e in audit_events(gw, "server_lost") if e.get("user") == "bob"], 10,
+                      what="the server_lost audit line")
+    assert lost[-1]["reason"] == "idle for more than 30 s (IDLE_CULL_TIMEOUT) by jupyterhub-idle-culler"
+
+    # Connecting again starts it; when it goes away again the route answers 200 (running): nothing to say why.
+    generic = lose_server_under_a_session(lambda: hub.running.add("bob"))
+    assert generic.returncode == 255
+    lines = generic.stderr.strip().splitlines()
+    assert lines[0] == "devhub: your server is not running; starting it", generic.stderr
+    assert [line for line in lines if "stopped" in line] == lines[-1:] == \
+        ["devhub: your server stopped; connect again to start it."], generic.stderr
 
 
 # ---------------------------------------------------------------- authentication and hardening

@@ -16,7 +16,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "gateway"))
 
-from devhub_gateway import keys  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+from devhub_gateway import keys, metrics  # noqa: E402
+from devhub_gateway.activity import ActivityReporter  # noqa: E402
 from devhub_gateway.audit import Audit, RefusalLog  # noqa: E402
 from devhub_gateway.config import ConfigError, from_env  # noqa: E402
 from devhub_gateway.hub_router import HubRouter  # noqa: E402
@@ -353,3 +356,219 @@ def test_keys_are_generated_once_with_private_modes(tmp_path):
     assert (state / "gateway_client_key").stat().st_mode & 0o777 == 0o600
     assert (state / "gateway_client_key.pub").read_text().strip() == keys.public_line(client)
     assert keys.public_line(keys.host_key(state)) == keys.public_line(host)  # persisted, not regenerated
+
+
+# ---------------------------------------------------------------- why a server stopped
+
+IDLE_CULL = {"reason": "idle for more than 30 s (IDLE_CULL_TIMEOUT)", "by": "jupyterhub-idle-culler",
+             "at": "2026-01-01T00:00:00Z"}
+
+
+def test_hub_router_last_stop_says_why_and_who(hub):
+    router = HubRouter(hub.url, TOKEN)
+    assert asyncio.run(router.last_stop("alice")) is None  # running again (200): the generic line
+    assert asyncio.run(router.last_stop("carol")) is None  # stopped, the hub does not know why
+    hub.stops["carol"] = IDLE_CULL
+    assert asyncio.run(router.last_stop("carol")) == \
+        "idle for more than 30 s (IDLE_CULL_TIMEOUT) by jupyterhub-idle-culler"
+    hub.stops["carol"] = {"reason": "stopped by you (from the hub)", "by": "carol", "at": "2026-01-01T00:00:00Z"}
+    assert asyncio.run(router.last_stop("carol")) == "stopped by you (from the hub)"  # the reason already says who
+
+
+def test_hub_router_last_stop_waits_while_the_stop_is_under_way(hub):
+    hub.stops["alice"] = {"reason": "an earlier stop", "by": "admin"}
+    hub.stop("alice", IDLE_CULL, pending_answers=3)  # three answers say stop_pending (with the earlier stop)
+    asked = len(hub.gets("/alice/route"))
+    reason = asyncio.run(HubRouter(hub.url, TOKEN).last_stop("alice", every=0.01))
+    assert reason == "idle for more than 30 s (IDLE_CULL_TIMEOUT) by jupyterhub-idle-culler"
+    assert len(hub.gets("/alice/route")) - asked == 4  # asked again while pending, then the stop's reason
+
+
+def test_hub_router_last_stop_gives_up_on_a_stop_that_never_ends(hub):
+    hub.stop("carol", IDLE_CULL, pending_answers=10 ** 6)
+    t0 = time.monotonic()
+    assert asyncio.run(HubRouter(hub.url, TOKEN).last_stop("carol", patience=0.3, every=0.01)) is None
+    assert 0.3 <= time.monotonic() - t0 < 5
+    away = HubRouter("http://127.0.0.1:9/hub/api", TOKEN, request_timeout=1)
+    assert asyncio.run(away.last_stop("carol", patience=0.2, every=0.01)) is None
+
+
+def test_static_router_last_stop():
+    router = StaticRouter({"alice": {"keys": ["k"], "last_stop": "stopped for maintenance"}, "bob": {"keys": ["k"]}})
+    assert asyncio.run(router.last_stop("alice")) == "stopped for maintenance"
+    assert asyncio.run(router.last_stop("bob")) is None
+
+
+# ---------------------------------------------------------------- activity: only while data flows
+
+class Rounds:
+    """ActivityReporter's pause between rounds, stepped by hand: `await rounds.step()` ends one pause
+    and returns once the reporter has done that round and pauses again."""
+
+    def __init__(self):
+        self.paused = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def wait(self, seconds: float) -> None:
+        self.paused.set()
+        await self.go.wait()
+        self.go.clear()
+
+    async def step(self, times: int = 1) -> None:
+        for _ in range(times):
+            await asyncio.wait_for(self.paused.wait(), 10)
+            self.paused.clear()
+            self.go.set()
+            await asyncio.wait_for(self.paused.wait(), 10)
+
+
+def test_silent_connection_is_reported_once_traffic_keeps_reporting():
+    async def scenario():
+        router, rounds, audited = StaticRouter({}), Rounds(), []
+        reporter = ActivityReporter(router, 300, on_report=audited.append, wait=rounds.wait)
+        reporter.opened("alice")
+        await rounds.step(3)  # three intervals of an open, silent connection
+        assert router.activity_log == ["alice"]  # reported when it opened, never since
+        reporter.traffic("alice")
+        await rounds.step()
+        assert router.activity_log == ["alice"] * 2  # bytes flowed in that interval
+        reporter.traffic("alice")
+        reporter.traffic("alice")
+        await rounds.step(2)
+        assert router.activity_log == ["alice"] * 3  # one report per interval, however many chunks
+        reporter.opened("alice")  # her second connection is activity too
+        await rounds.step()
+        assert router.activity_log == ["alice"] * 4
+        reporter.closed("alice")
+        reporter.traffic("alice")  # on the connection still open
+        await rounds.step()
+        assert router.activity_log == ["alice"] * 5
+        assert audited == router.activity_log  # the audit's "activity" lines are the reports
+        reporter.closed("alice")
+        reporter.traffic("alice")  # after her last connection: nothing to report, no loop left
+        assert reporter._tasks == {}
+        await reporter.close()
+
+    asyncio.run(scenario())
+
+
+# ---------------------------------------------------------------- metrics
+
+def scrape(m: metrics.Metrics) -> dict[tuple, float]:
+    """(sample name, sorted labels) -> value, parsed as Prometheus parses the text format."""
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(m.render().decode()) for sample in family.samples}
+
+
+def test_metrics_count_open_things_and_events():
+    now = [0.0]
+    connections, channels = Slots(10), Slots(64, 1024)
+    addresses = FailureLimiter(burst=2, window=60, block=120, clock=lambda: now[0])
+    m = metrics.Metrics(connections, channels, addresses)
+    assert scrape(m)[("devhub_gateway_sessions_total", (("kind", "sftp"),))] == 0  # every series from the start
+    for user in ("alice", "alice", "bob"):
+        connections.try_acquire(user)
+    for _ in range(3):
+        channels.try_acquire("alice")
+    addresses.fail("10.0.0.1")
+    addresses.fail("10.0.0.1")  # blocked
+    addresses.fail("10.0.0.2")  # not yet
+    closed_exec = m.session_opened("exec")
+    m.session_opened("forward")
+    m.session_opened("forward")
+    closed_exec()
+    closed_exec()  # idempotent: the channel's close and the connection's end may both call it
+    m.auth_failed("bad_key")
+    m.auth_failed("unknown_user")
+    m.auth_failed("bad_key")
+    m.relayed(100, 0)
+    m.relayed(5, 7)
+    m.spawned(12.5)
+    m.spawned(400)
+    values = scrape(m)
+    assert values[("devhub_gateway_connections", ())] == 3
+    assert values[("devhub_gateway_user_connections", (("user", "alice"),))] == 2
+    assert values[("devhub_gateway_user_connections", (("user", "bob"),))] == 1
+    assert values[("devhub_gateway_channels", ())] == 3
+    assert values[("devhub_gateway_blocked_addresses", ())] == 1
+    assert values[("devhub_gateway_sessions", (("kind", "exec"),))] == 0
+    assert values[("devhub_gateway_sessions", (("kind", "forward"),))] == 2
+    assert values[("devhub_gateway_sessions_total", (("kind", "exec"),))] == 1
+    assert values[("devhub_gateway_sessions_total", (("kind", "forward"),))] == 2
+    assert values[("devhub_gateway_auth_failures_total", (("reason", "bad_key"),))] == 2
+    assert values[("devhub_gateway_auth_failures_total", (("reason", "unknown_user"),))] == 1
+    assert values[("devhub_gateway_bytes_total", (("direction", "in"),))] == 105
+    assert values[("devhub_gateway_bytes_total", (("direction", "out"),))] == 7
+    assert values[("devhub_gateway_spawn_seconds_bucket", (("le", "15.0"),))] == 1
+    assert values[("devhub_gateway_spawn_seconds_bucket", (("le", "300.0"),))] == 1
+    assert values[("devhub_gateway_spawn_seconds_count", ())] == 2
+    now[0] = 121  # the block expired
+    connections.release("bob")
+    values = scrape(m)
+    assert values[("devhub_gateway_blocked_addresses", ())] == 0
+    assert ("devhub_gateway_user_connections", (("user", "bob"),)) not in values  # gone, not a stale zero
+
+
+def test_metrics_without_user_labels_keep_only_totals():
+    connections = Slots(10)
+    connections.try_acquire("alice")
+    values = scrape(metrics.Metrics(connections, Slots(64), FailureLimiter(), user_labels=False))
+    assert values[("devhub_gateway_connections", ())] == 1
+    assert not [name for name, _ in values if name == "devhub_gateway_user_connections"]
+
+
+def test_session_kinds_are_a_fixed_set():
+    assert metrics.session_kind(None, None) == "shell"
+    assert metrics.session_kind("ls", None) == "exec"
+    assert metrics.session_kind(None, "sftp") == "sftp"
+    assert metrics.session_kind(None, "anything-a-client-names") == "exec"  # never a label of its own
+
+
+def test_metrics_endpoint_serves_get_metrics_only_on_the_named_address():
+    m = metrics.Metrics(Slots(10), Slots(64), FailureLimiter())
+    m.session_opened("shell")
+
+    def http(port: int, method: str, path: str):
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method),
+                                        timeout=10) as response:
+                return response.status, response.headers["Content-Type"], response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers["Content-Type"], exc.read().decode()
+
+    async def scenario():
+        server = await metrics.serve(m, "localhost", 0)  # a name: bound to what it resolves to
+        bound = {s.getsockname()[0] for s in server.sockets}
+        port = server.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+        answers = [await loop.run_in_executor(None, http, port, method, path)
+                   for method, path in (("GET", "/metrics"), ("GET", "/"), ("GET", "/metricsx"), ("POST", "/metrics"))]
+        server.close()
+        with pytest.raises(ConfigError, match=r"^GATEWAY_METRICS_LISTEN=no-such-host.invalid:9101: cannot listen there"):
+            await metrics.serve(m, "no-such-host.invalid", 9101)
+        return bound, answers
+
+    bound, answers = asyncio.run(scenario())
+    assert bound <= {"127.0.0.1", "::1"}, bound  # not 0.0.0.0
+    status, kind, body = answers[0]
+    assert status == 200 and kind.startswith("text/plain; version=0.0.4")
+    assert 'devhub_gateway_sessions_total{kind="shell"} 1.0' in body
+    assert [a[0] for a in answers[1:]] == [404, 404, 404]
+
+
+def test_metrics_settings():
+    s = from_env(HUB_ENV)
+    assert (s.metrics_listen, s.metrics_user_labels) == (None, True)
+    s = from_env({**HUB_ENV, "GATEWAY_METRICS_LISTEN": "sshgw-metrics:9101", "GATEWAY_METRICS_USER_LABELS": "off"})
+    assert (s.metrics_listen, s.metrics_user_labels) == (("sshgw-metrics", 9101), False)
+    assert from_env({**HUB_ENV, "GATEWAY_METRICS_LISTEN": "[::1]:9101"}).metrics_listen == ("::1", 9101)
+    assert not from_env({**HUB_ENV, "GATEWAY_METRICS_USER_LABELS": "0"}).metrics_user_labels
+    for raw in ("9101", ":9101", "sshgw-metrics:", "sshgw-metrics:http", "sshgw-metrics:70000"):
+        with pytest.raises(ConfigError) as info:
+            from_env({**HUB_ENV, "GATEWAY_METRICS_LISTEN": raw})
+        assert str(info.value).startswith(f"GATEWAY_METRICS_LISTEN={raw!r}: expected host:port"), str(info.value)
+    with pytest.raises(ConfigError, match="^GATEWAY_METRICS_USER_LABELS='some': use 1 or 0"):
+        from_env({**HUB_ENV, "GATEWAY_METRICS_USER_LABELS": "some"})

@@ -182,8 +182,10 @@ class Servers:
             else:
                 fam.add_metric([], sum(totals[key].values()))
         for fam, counter in ((ooms, self.events.oom_kills), (starts, self.events.starts)):
-            for user, value in sorted(counter.items()) if per_user else [("", sum(counter.values()))]:
-                fam.add_metric([user] if per_user else [], value)
+            # Every running user's series, 0 until it counts: increase() sees a series' first kill only
+            # if the series existed before it.
+            for user in sorted(set(users) | set(counter)) if per_user else [""]:
+                fam.add_metric([user] if per_user else [], counter[user] if per_user else sum(counter.values()))
         self.usage.ensure_running()
         sizes = {name: self.usage.of(name) for name in usernames}
         for user, size in sorted(sizes.items()) if per_user else [("", sum(s or 0 for s in sizes.values()))]:

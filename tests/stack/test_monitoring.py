@@ -74,7 +74,9 @@ def test_prometheus_sees_alices_server_and_ssh_session(scraped, alice_token, tmp
 def test_a_process_killed_for_memory_is_counted_and_alerted(scraped, alice_token, docker_client):
     stack = scraped
     start_server(stack, alice_token, "alice")
-    before = value_of(stack, 'devhub_user_oom_kills_total{user="alice"}') or 0
+    # Her series exists (at 0 since the hub started) before the kill, as the alert's increase() needs.
+    before = float(wait_until(lambda: query(stack, 'devhub_user_oom_kills_total{user="alice"}'), 60, interval=1,
+                              what="alice's OOM kill counter")[0]["value"][1])
     hog = "x = []\nwhile True: x.append(bytearray(256 << 20))"
     code, out = user_container(docker_client, "alice").exec_run(["python3", "-c", hog], user="1000")
     assert code == 137, (code, out[-500:])  # SIGKILL from the kernel's OOM killer at the 3 GiB limit
@@ -111,16 +113,36 @@ def _words(expr: str) -> list[str]:
     return "".join(ch if ch.isalnum() or ch == "_" else " " for ch in expr).split()
 
 
-def test_metrics_are_not_for_users_or_anonymous_callers(scraped, alice_token, docker_client):
+METRICS_PATHS = ("/hub/metrics", "/hub/api/devhub/metrics/servers", "/hub/api/devhub/metrics/gpus")
+# Inside a user's server, with the token the hub gave it, at the hub API address it was given.
+FROM_INSIDE = """
+import os, urllib.request, urllib.error
+base = os.environ["JUPYTERHUB_API_URL"].removesuffix("/api")
+for path in {paths!r}:
+    request = urllib.request.Request(base + path.removeprefix("/hub"),
+                                     headers={{"Authorization": "token " + os.environ["JUPYTERHUB_API_TOKEN"]}})
+    try:
+        print(path, urllib.request.urlopen(request, timeout=10).status)
+    except urllib.error.HTTPError as exc:
+        print(path, exc.code, " ".join(exc.read().decode()[:300].split()))
+"""
+
+
+def test_metrics_are_not_for_users_or_anonymous_callers(scraped, alice_token, bob_token, docker_client):
     stack = scraped
-    for path in ("/hub/metrics", "/hub/api/devhub/metrics/servers", "/hub/api/devhub/metrics/gpus"):
+    for path in METRICS_PATHS:
         anonymous = requests.get(f"{stack.url}{path}", verify=False, timeout=10)
         assert anonymous.status_code == 403, (path, anonymous.status_code)
-        # A user's own token (what her container has) lacks read:metrics.
-        mine = requests.get(f"{stack.url}{path}", headers={"Authorization": f"token {alice_token}"}, verify=False, timeout=10)
-        assert mine.status_code == 403 and "read:metrics" in mine.text, (path, mine.text)
+        # A user's own token lacks read:metrics (alice, an admin of the demo, has it).
+        bobs = requests.get(f"{stack.url}{path}", headers={"Authorization": f"token {bob_token}"}, verify=False, timeout=10)
+        assert bobs.status_code == 403 and "read:metrics" in bobs.text, (path, bobs.text)
     start_server(stack, alice_token, "alice")
     box = user_container(docker_client, "alice")
+    inside = exec_out(box, ["python3", "-c", FROM_INSIDE.format(paths=METRICS_PATHS)], user="1000")
+    answers = dict(line.split(" ", 1) for line in inside.strip().splitlines())
+    # The hub's API refuses her server's token; its /hub/metrics is not even routed to users' servers.
+    assert answers["/hub/metrics"].startswith("404") and "nginx" in answers["/hub/metrics"], inside
+    assert all(answers[p].startswith("403") and "read:metrics" in answers[p] for p in METRICS_PATHS[1:]), inside
     gateway = stack.container(docker_client, "sshgw")
     gateway.reload()
     on_alices_network = gateway.attrs["NetworkSettings"]["Networks"]["devhubtest-user-alice"]["IPAddress"]

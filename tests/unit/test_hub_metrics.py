@@ -70,6 +70,7 @@ def test_servers_per_user(tmp_path):
     assert got[("devhub_user_memory_limit_bytes", bob)] == 8 * 1024**3
     assert got[("devhub_user_server_created_timestamp_seconds", bob)] == 1700000100
     assert got[("devhub_user_oom_kills_total", alice)] == 1 and got[("devhub_user_server_starts_total", alice)] == 1
+    assert got[("devhub_user_oom_kills_total", bob)] == 0  # there before bob's first kill, for increase()
     assert got[("devhub_user_home_bytes", alice)] == 5000
     assert ("devhub_user_home_bytes", (("user", "carol"),)) not in got  # not measured yet
     st = os.statvfs(tmp_path)

@@ -93,13 +93,16 @@ test-image: $(VENV)/.installed images
 bench: $(VENV)/.installed images
 	$(PY) bench/run.py
 
-# Re-resolve pinned requirements (needs network access to PyPI).
+# Re-resolve every pinned requirements file (needs network access to PyPI): the user image's for its
+# CPython 3.9, the hub's, the gateway's and the tests' for 3.11 (bookworm's).
 lock:
 	python3 -m venv .lock-venv && .lock-venv/bin/pip install --quiet uv
 	.lock-venv/bin/uv pip compile --quiet --generate-hashes --no-header --python-version 3.9 \
 		--python-platform x86_64-manylinux_2_31 images/dev-gpu/requirements.in -o images/dev-gpu/requirements.lock
-	.lock-venv/bin/uv pip compile --quiet --generate-hashes --no-header --python-version 3.11 \
-		tests/requirements.in -o tests/requirements.lock
+	for env in hub gateway tests; do \
+		.lock-venv/bin/uv pip compile --quiet --generate-hashes --no-header --python-version 3.11 \
+			$$env/requirements.in -o $$env/requirements.lock || exit 1; \
+	done
 
 clean-venv:
 	rm -rf $(VENV)

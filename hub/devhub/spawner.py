@@ -57,11 +57,6 @@ GATEWAY_SERVICE = "sshgw"  # the SSH gateway's compose service name
 FRONT_SERVICE = "nginx"  # its internal listener is user servers' way to the hub's API (USERS_HUB_API_URL)
 
 
-def no_ssh_keys(spawner: "DevhubSpawner") -> str:
-    """Default for DevhubSpawner.ssh_authorized_keys: no keys (sshd runs, nobody can log in)."""
-    return ""
-
-
 def gateway_client_key(spawner: "DevhubSpawner") -> str:
     """Default for DevhubSpawner.ssh_authorized_keys: the SSH gateway's client public key, read from
     SSH_GATEWAY_CLIENT_KEY_FILE at each start (the gateway writes it); none, with a warning, if the

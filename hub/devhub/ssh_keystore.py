@@ -157,12 +157,6 @@ class KeyStore:
             cur = self._connect().execute("DELETE FROM ssh_keys WHERE owner = ? AND id = ?", (owner, key_id))
         return cur.rowcount == 1
 
-    def delete_owner(self, owner: str) -> int:
-        """Delete all of the owner's keys; return how many there were."""
-        with self._lock:
-            cur = self._connect().execute("DELETE FROM ssh_keys WHERE owner = ?", (owner,))
-        return cur.rowcount
-
 
     def delete_user(self, owner: str | None, username: str) -> int:
         """User deletion: delete the owner's keys and any others stored under the user name."""

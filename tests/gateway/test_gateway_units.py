@@ -8,24 +8,20 @@ import asyncio
 import io
 import json
 import resource
-import sys
 import time
-from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "gateway"))
+from devhub_gateway import keys, metrics
+from devhub_gateway.activity import ActivityReporter
+from devhub_gateway.audit import Audit, RefusalLog
+from devhub_gateway.config import ConfigError, from_env
+from devhub_gateway.hub_router import HubRouter
+from devhub_gateway.limits import FailureLimiter, Slots, raise_open_files_limit
+from devhub_gateway.router import AccessRefused, Route, RouteError, StaticRouter
+from fake_hub import HOST_KEY, TOKEN, FakeHub
 
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-
-from devhub_gateway import keys, metrics  # noqa: E402
-from devhub_gateway.activity import ActivityReporter  # noqa: E402
-from devhub_gateway.audit import Audit, RefusalLog  # noqa: E402
-from devhub_gateway.config import ConfigError, from_env  # noqa: E402
-from devhub_gateway.hub_router import HubRouter  # noqa: E402
-from devhub_gateway.limits import FailureLimiter, Slots, raise_open_files_limit  # noqa: E402
-from devhub_gateway.router import AccessRefused, Route, RouteError, StaticRouter  # noqa: E402
-from fake_hub import HOST_KEY, TOKEN, FakeHub  # noqa: E402
 
 @pytest.fixture
 def hub():

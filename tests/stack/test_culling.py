@@ -31,8 +31,8 @@ def running(stack, admin_token: str, user: str) -> bool:
 
 
 def test_silent_ssh_lets_the_server_go_traffic_keeps_it(stack, short_idle_timeout, alice_token, bob_token, tmp_path):
-    alice_key, _ = add_key(stack, alice_token, "alice", tmp_path, "alice-forgotten-window")
-    bob_key, _ = add_key(stack, bob_token, "bob", tmp_path, "bob-training")
+    alice_key, alice_key_id = add_key(stack, alice_token, "alice", tmp_path, "alice-forgotten-window")
+    bob_key, bob_key_id = add_key(stack, bob_token, "bob", tmp_path, "bob-training")
     start_server(stack, alice_token, "alice")
     start_server(stack, bob_token, "bob")
     started = time.monotonic()
@@ -52,5 +52,7 @@ def test_silent_ssh_lets_the_server_go_traffic_keeps_it(stack, short_idle_timeou
     finally:
         chatty.process.kill()
         silent.process.kill()
+        for user, token, key_id in (("alice", alice_token, alice_key_id), ("bob", bob_token, bob_key_id)):
+            hub_api(stack, token, "DELETE", f"/devhub/ssh/users/{user}/keys/{key_id}")  # as other tests expect
     print(f"alice's silent session ended {took:.0f} s after it opened; bob's server ran "
           f"{time.monotonic() - started:.0f} s with traffic")

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 import requests
 
-from stack_support import ROOT, LiveSession, add_key, start_server, user_container
+from stack_support import ROOT, LiveSession, add_key, hub_api, start_server, user_container
 from support import SshTarget, exec_out, wait_until
 
 JOBS = {"prometheus", "hub", "gpu-pool", "user-servers", "sshgw"}
@@ -59,7 +59,7 @@ def test_prometheus_sees_alices_server_and_ssh_session(scraped, alice_token, tmp
     assert value_of(stack, 'devhub_user_memory_limit_bytes{user="alice"}') == 3 * 1024**3  # USER_MEM_LIMIT of the test stack
     assert value_of(stack, "devhub_gpu_devices") == 0  # no GPU here, and the pool says so
 
-    key, _ = add_key(stack, alice_token, "alice", tmp_path, "alice-monitored")
+    key, key_id = add_key(stack, alice_token, "alice", tmp_path, "alice-monitored")
     session = LiveSession(SshTarget(stack.ssh_port, key.private, user="alice"))
     try:
         assert wait_until(lambda: value_of(stack, 'devhub_gateway_user_connections{user="alice"}') == 1, 60, interval=1,
@@ -67,6 +67,7 @@ def test_prometheus_sees_alices_server_and_ssh_session(scraped, alice_token, tmp
         assert (value_of(stack, 'devhub_gateway_sessions{kind="exec"}') or 0) >= 1
     finally:
         session.process.kill()
+        hub_api(stack, alice_token, "DELETE", f"/devhub/ssh/users/alice/keys/{key_id}")  # as other tests expect
     assert wait_until(lambda: not value_of(stack, 'devhub_gateway_user_connections{user="alice"}'), 60, interval=1,
                       what="alice's closed connection to leave the gauge")
 

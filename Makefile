@@ -25,7 +25,7 @@ help:
 	@echo "make test       install what is missing, build the images, run every test"
 	@echo "make test-unit  the Docker-free tests alone"
 	@echo "make images     seed the Debian bases if needed and build the images"
-	@echo "make bench      measure image size, start-to-healthy and rebuild time (bench/results)"
+	@echo "make bench      measure images, the stack, the gateway and operations (bench/results)"
 	@echo "make lock       re-pin requirements.lock files (with hashes) from requirements.in"
 
 $(VENV)/.installed: tests/requirements.lock

@@ -13,8 +13,8 @@ import os
 import socket
 from pathlib import Path
 
-from . import (audit, auth, disk, disk_handlers, gpus, logsafe, metrics, names, recent_login, secrets, services,
-               ssh_handlers)
+from . import (audit, auth, disk, disk_handlers, gpus, logsafe, metrics, names, recent_login, scopes, secrets,
+               services, ssh_handlers)
 from .settings import Settings, SettingsError
 from .spawner import DevhubSpawner
 
@@ -78,7 +78,7 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
     svc, roles = services.services_and_roles(settings)
     audit.CULL_REASONS.update(services.cull_reasons(settings))
     c.JupyterHub.services = svc + gateway + reader
-    c.JupyterHub.load_roles = roles + gateway_roles + reader_roles + [ssh_handlers.USER_ROLE]
+    c.JupyterHub.load_roles = roles + gateway_roles + reader_roles + [scopes.USER_ROLE]
 
     load_overrides(c, settings, config_file)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 
 from . import audit, secrets
+from .scopes import SCOPE_KEYS_READ, SCOPE_ROUTE
 from .settings import Settings
-from .ssh_handlers import SCOPE_KEYS_READ, SCOPE_ROUTE
 
 CULLER = audit.CULLER
 # Exactly what the culler needs to stop idle servers (it never deletes users here).

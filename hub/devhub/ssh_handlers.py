@@ -18,7 +18,7 @@ authenticator refuses now (devhub.access): blocked, no longer allowed, or never 
 
     entry = {"id": int, "name": str, "key": str, "fingerprint": "SHA256:...", "created": "...Z"}
 
-Who may do what (custom scopes, CUSTOM_SCOPES below):
+Who may do what (custom scopes, devhub.scopes):
 - custom:ssh-keys:read    list a user's keys          (the SSH gateway: all users)
 - custom:ssh-keys:manage  also add and delete keys    (every user for themself, via the `user` role)
 - custom:ssh-route:read   where a user's sshd is      (the SSH gateway only)
@@ -43,6 +43,7 @@ from jupyterhub.scopes import has_scope
 from tornado import web
 
 from . import access, audit, recent_login
+from .scopes import CUSTOM_SCOPES, SCOPE_KEYS_MANAGE, SCOPE_KEYS_READ, SCOPE_ROUTE
 from .disk import HomeUsage
 from .settings import Settings
 from .ssh_keys import InvalidKey
@@ -51,19 +52,6 @@ from .stops import STOPS
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-SCOPE_KEYS_READ = "custom:ssh-keys:read"
-SCOPE_KEYS_MANAGE = "custom:ssh-keys:manage"
-SCOPE_ROUTE = "custom:ssh-route:read"
-CUSTOM_SCOPES = {
-    SCOPE_KEYS_READ: {"description": "Read users' SSH public keys."},
-    SCOPE_KEYS_MANAGE: {
-        "description": "Add and delete users' SSH public keys.",
-        "subscopes": [SCOPE_KEYS_READ],
-    },
-    SCOPE_ROUTE: {"description": "Look up the address and SSH host key of users' running servers."},
-}
-# The default `user` role plus managing one's own keys (`!user`: the role's holder).
-USER_ROLE = {"name": "user", "scopes": ["self", f"{SCOPE_KEYS_MANAGE}!user"]}
 ADMIN_SCOPE = "admin:users"
 
 API_PREFIX = "/api/devhub/ssh/users"

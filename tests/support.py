@@ -19,7 +19,6 @@ import docker
 from docker.models.containers import Container
 
 T = TypeVar("T")
-_POLL_PAUSE = threading.Event()  # never set: .wait(t) pauses t seconds
 LABEL = "devhub.test"
 IN_IMAGE = Path(__file__).parent / "in_image"
 
@@ -41,8 +40,13 @@ def wait_until(predicate: Callable[[], T], timeout: float = 60, interval: float 
         if time.monotonic() > deadline:
             detail = f" (last error: {last_error!r})" if last_error else ""
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}{detail}")
-        # wait_until's own pause between polls, never past the deadline.
-        _POLL_PAUSE.wait(min(interval, max(0.0, deadline - time.monotonic())))
+        pause_between_polls(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+def pause_between_polls(seconds: float) -> None:
+    """The interval between two checks of a polled condition (wait_until): a fixed pause, never a
+    wait for readiness, which only the condition decides."""
+    threading.Event().wait(seconds)
 
 
 def free_port() -> int:

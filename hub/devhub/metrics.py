@@ -208,21 +208,52 @@ def disk_families(reserve: Reserve) -> list[Metric]:
                               value=st.f_bavail * st.f_frsize)]
 
 
-class MetricsHandler(APIHandler):
-    """Prometheus text for one target; the families are measured in a thread (Docker calls block)."""
+class Measurement:
+    """One target's measurement, shared: scrapes that arrive while one runs (several Prometheus
+    servers, a scrape that timed out and came again) get its result, and a result younger than
+    `reuse` seconds is served again, so no scrape rate can pile Docker calls onto the daemon that
+    users' spawns wait on. Measured on a thread of its own (Docker calls block)."""
 
-    def initialize(self, measure: Callable[[list[str]], list[Metric]]):
+    def __init__(self, measure: Callable[[list[str]], list[Metric]], reuse: float = 5.0):
         self.measure = measure
+        self.reuse = reuse
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="devhub-measure")
+        self._running: asyncio.Future | None = None
+        self._last: tuple[float, bytes] | None = None
+
+    def __deepcopy__(self, memo):  # traitlets copies config values; the hub keeps this one
+        return self
+
+    async def exposition(self, usernames: list[str]) -> bytes:
+        if self._last and time.monotonic() - self._last[0] < self.reuse:
+            return self._last[1]
+        if self._running is None:
+            self._running = asyncio.ensure_future(self._measure(usernames))
+            self._running.add_done_callback(lambda _: setattr(self, "_running", None))
+        return await asyncio.shield(self._running)
+
+    async def _measure(self, usernames: list[str]) -> bytes:
+        started = time.monotonic()
+        families = await asyncio.get_running_loop().run_in_executor(self._executor, self.measure, usernames)
+        families.append(GaugeMetricFamily("devhub_metrics_collect_seconds", "Time taken to collect this target",
+                                          value=time.monotonic() - started))
+        body = exposition(families)
+        self._last = (time.monotonic(), body)
+        return body
+
+
+class MetricsHandler(APIHandler):
+    """Prometheus text for one target."""
+
+    def initialize(self, measurement: Measurement):
+        self.measurement = measurement
 
     @needs_scope("read:metrics")
     async def get(self):
         usernames = [name for (name,) in self.db.query(orm.User.name)]
-        started = time.monotonic()
-        families = await asyncio.get_running_loop().run_in_executor(None, self.measure, usernames)
-        families.append(GaugeMetricFamily("devhub_metrics_collect_seconds", "Time taken to collect this target",
-                                          value=time.monotonic() - started))
+        body = await self.measurement.exposition(usernames)
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
-        self.finish(exposition(families))
+        self.finish(body)
 
 
 def handlers(pool_of: Callable[[], gpus.GpuPool], servers: Servers, user_labels: bool) -> list[tuple]:
@@ -230,5 +261,5 @@ def handlers(pool_of: Callable[[], gpus.GpuPool], servers: Servers, user_labels:
         pool = pool_of()
         return gpu_families(pool.devices, pool.holders(), user_labels)
 
-    return [(r"/api/devhub/metrics/gpus", MetricsHandler, {"measure": measure_gpus}),
-            (r"/api/devhub/metrics/servers", MetricsHandler, {"measure": servers.families})]
+    return [(r"/api/devhub/metrics/gpus", MetricsHandler, {"measurement": Measurement(measure_gpus)}),
+            (r"/api/devhub/metrics/servers", MetricsHandler, {"measurement": Measurement(servers.families)})]

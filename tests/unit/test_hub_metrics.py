@@ -94,3 +94,30 @@ def test_prometheus_reads_metrics_and_nothing_else(tmp_path):
     token_file = tmp_path / "metrics-secret" / "api_token"
     assert service["api_token"] == token_file.read_text().strip()
     assert token_file.stat().st_mode & 0o777 == 0o640 and token_file.stat().st_gid == GID
+
+
+def test_scrapes_share_one_measurement():
+    import asyncio
+    import threading
+
+    calls, release = [], threading.Event()
+
+    def measure(usernames):
+        calls.append(usernames)
+        release.wait(10)  # Docker being slow: both scrapes arrive while this runs
+        return [metrics.GaugeMetricFamily("devhub_test", "t", value=len(calls))]
+
+    async def scrapes(measurement):
+        first = asyncio.ensure_future(measurement.exposition(["alice"]))
+        second = asyncio.ensure_future(measurement.exposition(["alice"]))
+        asyncio.get_running_loop().call_soon(release.set)  # after both have asked
+        return await first, await second, await measurement.exposition(["alice"])
+
+    shared = metrics.Measurement(measure, reuse=60)
+    one, two, again = asyncio.run(scrapes(shared))
+    assert one == two == again and len(calls) == 1  # the third came within `reuse`: served again
+    assert b"devhub_metrics_collect_seconds" in one
+    fresh = metrics.Measurement(measure, reuse=0)
+    asyncio.run(fresh.exposition([]))
+    asyncio.run(fresh.exposition([]))
+    assert len(calls) == 3  # reuse=0: every scrape measures

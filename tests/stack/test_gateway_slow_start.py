@@ -8,14 +8,18 @@ import subprocess
 import time
 
 from stack_support import hub_api, hub_override, start_server, stop_server
-from support import SshTarget, make_keypair, wait_until
+from support import SshTarget, exec_out, make_keypair, wait_until
 
-# An admin's override that makes alice's next start take 40 s before the container is created.
-SLOW_START = """
-import asyncio
+# An admin's override that holds alice's next start before the container is created, until the test
+# opens a gate (a FIFO in the hub's /tmp: opening it for reading blocks until a writer comes).
+GATE = "/tmp/alice-start-gate"
+SLOW_START = f"""
+import asyncio, os
+if not os.path.exists({GATE!r}):
+    os.mkfifo({GATE!r})
 async def slow_for_alice(spawner):
     if spawner.user.name == "alice":
-        await asyncio.sleep(40)
+        await asyncio.get_running_loop().run_in_executor(None, lambda: open({GATE!r}).read())
 c.Spawner.pre_spawn_hook = slow_for_alice
 """
 
@@ -47,6 +51,8 @@ def test_six_waiting_connections_do_not_delay_another_users_login(stack, alice_t
         assert all(p.poll() is None for p in waiting)  # alice's six were still waiting meanwhile
         print(f"bob's logins while alice's six connections waited: {', '.join(f'{t:.2f}' for t in timings)} s")
         assert max(timings) < 2, timings
+        # alice's server may start now: its connections, still waiting, go through.
+        exec_out(stack.container(docker_client, "hub"), ["timeout", "30", "sh", "-c", f"echo open > {GATE}"])
         results = [p.communicate(timeout=240) for p in waiting]
         assert all(p.returncode == 0 for p in waiting), results
         assert all("your server is not running; starting it" in err for _, err in results), results

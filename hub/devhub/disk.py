@@ -47,8 +47,12 @@ class Reserve:
         self.size = size
 
     def free(self) -> int:
+        return self.disk()[1]
+
+    def disk(self) -> tuple[int, int]:
+        """(size, free bytes for unprivileged writers) of the file system holding the reserve."""
         st = os.statvfs(self.path.parent)
-        return st.f_bavail * st.f_frsize
+        return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
 
     def check(self) -> str:
         """Make or release the reserve as free space says; what was done: held, made, released, none."""

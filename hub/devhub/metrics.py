@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from collections import Counter
@@ -201,11 +200,11 @@ class Servers:
 
 def disk_families(reserve: Reserve) -> list[Metric]:
     """The file system holding Docker's volumes (homes and the hub's database): one disk for all."""
-    st = os.statvfs(reserve.path.parent)
+    size, free = reserve.disk()
     return [GaugeMetricFamily("devhub_volumes_disk_size_bytes", "Size of the file system holding the volumes",
-                              value=st.f_blocks * st.f_frsize),
+                              value=size),
             GaugeMetricFamily("devhub_volumes_disk_free_bytes", "Space left on it for unprivileged writers",
-                              value=st.f_bavail * st.f_frsize)]
+                              value=free)]
 
 
 class Measurement:

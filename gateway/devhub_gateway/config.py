@@ -1,192 +1,161 @@
-"""Gateway settings from the environment, validated with messages that say what to fix."""
+"""Gateway settings from the environment: each variable declared once in TABLE (devhub_env, shared
+with the hub: the same parsers, the same messages naming the variable, the value and what is
+allowed); the rules that involve several variables in `_together`. gateway/README.md's settings
+table is generated from TABLE (`python -m devhub_gateway.config --markdown`; a test compares)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import sys
 from pathlib import Path
 from typing import Mapping
 
+import devhub_env
+from devhub_env import Invalid, Var, choice, flag, number, text, url, whole
 
-class ConfigError(ValueError):
-    pass
-
-
-@dataclass
-class Settings:
-    port: int = 2222
-    listen: str = ""  # all addresses
-    state_dir: Path = Path("/var/lib/devhub-sshgw")
-    router: str = "hub"
-    static_config: Path | None = None
-    hub_api_url: str = ""
-    hub_api_token: str = field(default="", repr=False)
-    max_sessions_per_user: int = 10
-    activity_interval: float = 300
-    allow_remote_forward: bool = False
-    auth_failures: int = 10          # failures per address allowed within auth_window...
-    auth_window: float = 60          # ...seconds before the address is blocked
-    auth_block: float = 120          # seconds a blocked address is refused
-    user_auth_failures: int = 30     # failures per user within auth_window before slowing down
-    fail_delay: float = 0.5          # every refused key answers after this long
-    start_timeout: float = 300       # waiting for a user's server to start
-    login_timeout: float = 15        # TCP accept to authenticated: handshake + authentication
-    # Abuse limits (README "Limits"): what a flood or one user can hold at once.
-    max_preauth: int = 256                 # unauthenticated connections, all addresses
-    max_preauth_per_address: int = 20      # unauthenticated connections from one address (a NAT, a script)
-    max_channels_per_connection: int = 32  # open sessions + forwarded channels on one connection
-    max_channels_per_user: int = 64        # the same over all of one user's connections
-    max_channels: int = 1024               # the same over all users
-    channel_window: int = 1024 * 1024      # SSH window per channel (bytes buffered per direction)
-    hub_max_requests: int = 64             # concurrent short hub API calls (progress streams aside)
-    refusal_log_interval: float = 60       # repeats of a refusal per address: one summary line per interval
-    access_check_interval: float = 30      # live connections: is the user (and their key) still allowed?
-    hub_public_url: str = ""               # where users log in again (told when the hub needs a fresh login)
-    metrics_listen: tuple[str, int] | None = None  # GET /metrics there (host, port); None: not served
-    metrics_user_labels: bool = True       # devhub_gateway_user_connections{user} (off: one series less per user)
-
-
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r}: not an integer") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name}={value}: must be between {lo} and {hi}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r}: not a number") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name}={value}: must be between {lo} and {hi}")
-    return value
-
+ConfigError = devhub_env.SettingError  # the name the gateway's code and tests know it by
 
 _UNITS = {"": 1, "K": 1024, "M": 1024 ** 2}
 
 
-def _size(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    """Bytes, optionally with a K or M suffix (binary: 512K = 524288)."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    number, unit = raw.upper().rstrip("IB"), ""
-    if number and number[-1] in "KM":
-        number, unit = number[:-1], number[-1]
-    try:
-        value = int(number) * _UNITS[unit]
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r}: not a size (bytes, or with K or M: 512K, 1M)") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name}={raw}: must be between {lo // 1024}K and {hi // 1024 ** 2}M")
+def _window(raw: str) -> int:
+    """GATEWAY_CHANNEL_WINDOW: bytes, optionally with a K or M suffix (binary: 512K = 524288)."""
+    number_part, unit = raw.upper().removesuffix("B").removesuffix("I"), ""
+    if number_part and number_part[-1] in "KM":
+        number_part, unit = number_part[:-1], number_part[-1]
+    allowed = "expected a size from 64K to 16M (bytes, or with K or M: 512K, 1M)"
+    if not number_part.isdigit():
+        raise Invalid(allowed)
+    value = int(number_part) * _UNITS[unit]
+    if not 64 * 1024 <= value <= 16 * 1024 ** 2:
+        raise Invalid(allowed)
     return value
 
 
-def _not_above(smaller: tuple[str, int], larger: tuple[str, int]) -> None:
-    if smaller[1] > larger[1]:
-        raise ConfigError(f"{smaller[0]}={smaller[1]} is larger than {larger[0]}={larger[1]}; "
-                          f"the first is a share of the second")
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("0", "false", "no", "off"):
-        return False
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    raise ConfigError(f"{name}={raw!r}: use 1 or 0")
-
-
-def _listen(env: Mapping[str, str], name: str) -> tuple[str, int] | None:
+def _listen(raw: str) -> tuple[str, int]:
     """host:port (a host name, an IPv4 address or [IPv6]); the host is required: binding to every
     address must be asked for (0.0.0.0), never the result of a missing name."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
     host, _, port = raw.rpartition(":")
     host = host.removeprefix("[").removesuffix("]")
     if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ConfigError(f"{name}={raw!r}: expected host:port (e.g. sshgw-metrics:9101), "
-                          f"the address to serve /metrics on")
+        raise Invalid("expected host:port (e.g. sshgw-metrics:9101), the address to serve /metrics on")
     return host, int(port)
 
 
-def _public_url(env: Mapping[str, str]) -> str:
-    """PUBLIC_URL, the hub's address for people (compose passes the hub's own)."""
-    raw = env.get("PUBLIC_URL", "").strip().rstrip("/")
-    if raw and not raw.startswith(("http://", "https://")):
-        raise ConfigError(f"PUBLIC_URL={raw!r}: expected an http(s):// URL")
-    return raw
+TABLE: tuple[Var, ...] = (
+    Var("GATEWAY_PORT", "port", whole(1, 65535), 2222, "The port it listens on.", int),
+    Var("GATEWAY_LISTEN", "listen", text, "", "The address it listens on (empty: all)."),
+    Var("GATEWAY_STATE_DIR", "state_dir", Path, Path("/var/lib/devhub-sshgw"), "Its host key and client key.", Path),
+    Var("GATEWAY_ROUTER", "router", choice("hub", "static", lower=True), "hub",
+        "hub (JupyterHub's API) or static (GATEWAY_STATIC_CONFIG)."),
+    Var("GATEWAY_STATIC_CONFIG", "static_config", Path, None, "The static router's JSON or YAML file.", Path | None),
+    Var("JUPYTERHUB_API_URL", "hub_api_url", url, "", "The hub's API (with GATEWAY_ROUTER=hub)."),
+    Var("JUPYTERHUB_API_TOKEN", "hub_api_token", text, "", "The gateway service's token...", secret=True),
+    Var("JUPYTERHUB_API_TOKEN_FILE", "hub_token_file", text, "", "... or the file that holds it."),
+    Var("PUBLIC_URL", "hub_public_url", url, "", "The hub's address for people (told when a login expired)."),
+    Var("GATEWAY_MAX_SESSIONS_PER_USER", "max_sessions_per_user", whole(1, 10000), 10,
+        "Logged-in connections per user.", int),
+    Var("GATEWAY_ACTIVITY_INTERVAL", "activity_interval", number(1, 86400), 300.0,
+        "Seconds between activity reports while data flows.", float),
+    Var("GATEWAY_AUTH_FAILURES", "auth_failures", whole(1, 100000), 10,
+        "Failed logins from one address within GATEWAY_AUTH_WINDOW that block it.", int),
+    Var("GATEWAY_AUTH_WINDOW", "auth_window", number(1, 86400), 60.0, "Seconds.", float),
+    Var("GATEWAY_AUTH_BLOCK", "auth_block", number(0, 86400), 120.0, "Seconds a blocked address is refused.", float),
+    Var("GATEWAY_USER_AUTH_FAILURES", "user_auth_failures", whole(1, 100000), 30,
+        "Failed logins for one user within the window before each answer slows down.", int),
+    Var("GATEWAY_FAIL_DELAY", "fail_delay", number(0, 10), 0.5, "Seconds every refused key waits.", float),
+    Var("GATEWAY_START_TIMEOUT", "start_timeout", number(5, 3600), 300.0,
+        "Seconds to wait for a user's server to start.", float),
+    Var("GATEWAY_LOGIN_TIMEOUT", "login_timeout", number(1, 600), 15.0,
+        "From the TCP accept to authenticated: a client stalled in the handshake is cut off too.", float),
+    Var("GATEWAY_MAX_PREAUTH", "max_preauth", whole(1, 100000), 256, "Unauthenticated connections, all addresses.", int),
+    Var("GATEWAY_MAX_PREAUTH_PER_ADDRESS", "max_preauth_per_address", whole(1, 100000), 20,
+        "Unauthenticated connections from one address; more are closed at accept, before the banner.", int),
+    Var("GATEWAY_MAX_CHANNELS_PER_CONNECTION", "max_channels_per_connection", whole(1, 100000), 32,
+        "Open sessions + forwarded channels on one connection.", int),
+    Var("GATEWAY_MAX_CHANNELS_PER_USER", "max_channels_per_user", whole(1, 100000), 64,
+        "The same over all of a user's connections.", int),
+    Var("GATEWAY_MAX_CHANNELS", "max_channels", whole(1, 1000000), 1024, "The same over all users.", int),
+    Var("GATEWAY_CHANNEL_WINDOW", "channel_window", _window, 1024 * 1024,
+        "SSH window of every channel, both sides (bytes, or 512K, 2M; 64K to 16M).", int),
+    Var("GATEWAY_HUB_MAX_REQUESTS", "hub_max_requests", whole(1, 10000), 64,
+        "Concurrent short hub API calls (progress streams have their own client).", int),
+    Var("GATEWAY_REFUSAL_LOG_INTERVAL", "refusal_log_interval", number(1, 3600), 60.0,
+        "Refusals from one address: one audit line, then one summary per interval (seconds).", float),
+    Var("GATEWAY_ACCESS_CHECK_INTERVAL", "access_check_interval", number(1, 3600), 30.0,
+        "Seconds between checks that each live connection's user and key are still allowed.", float),
+    Var("GATEWAY_METRICS_LISTEN", "metrics_listen", _listen, None,
+        "host:port to serve GET /metrics on (empty: not served).", tuple[str, int] | None),
+    Var("GATEWAY_METRICS_USER_LABELS", "metrics_user_labels", flag, True,
+        "devhub_gateway_user_connections{user} (0: one series less per user).", bool),
+)
+
+Settings = devhub_env.settings_class("Settings", TABLE)
 
 
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
-    router = env.get("GATEWAY_ROUTER", "hub").strip().lower() or "hub"
-    if router not in ("hub", "static"):
-        raise ConfigError(f"GATEWAY_ROUTER={router!r}: use 'hub' (JupyterHub API) or 'static' (GATEWAY_STATIC_CONFIG)")
-    s = Settings(
-        port=_int(env, "GATEWAY_PORT", 2222, 1, 65535),
-        listen=env.get("GATEWAY_LISTEN", "").strip(),
-        state_dir=Path(env.get("GATEWAY_STATE_DIR", "").strip() or "/var/lib/devhub-sshgw"),
-        router=router,
-        max_sessions_per_user=_int(env, "GATEWAY_MAX_SESSIONS_PER_USER", 10, 1, 10000),
-        activity_interval=_float(env, "GATEWAY_ACTIVITY_INTERVAL", 300, 1, 86400),
-        allow_remote_forward=_bool(env, "GATEWAY_ALLOW_REMOTE_FORWARD"),
-        auth_failures=_int(env, "GATEWAY_AUTH_FAILURES", 10, 1, 100000),
-        auth_window=_float(env, "GATEWAY_AUTH_WINDOW", 60, 1, 86400),
-        auth_block=_float(env, "GATEWAY_AUTH_BLOCK", 120, 0, 86400),
-        user_auth_failures=_int(env, "GATEWAY_USER_AUTH_FAILURES", 30, 1, 100000),
-        fail_delay=_float(env, "GATEWAY_FAIL_DELAY", 0.5, 0, 10),
-        start_timeout=_float(env, "GATEWAY_START_TIMEOUT", 300, 5, 3600),
-        login_timeout=_float(env, "GATEWAY_LOGIN_TIMEOUT", 15, 1, 600),
-        max_preauth=_int(env, "GATEWAY_MAX_PREAUTH", 256, 1, 100000),
-        max_preauth_per_address=_int(env, "GATEWAY_MAX_PREAUTH_PER_ADDRESS", 20, 1, 100000),
-        max_channels_per_connection=_int(env, "GATEWAY_MAX_CHANNELS_PER_CONNECTION", 32, 1, 100000),
-        max_channels_per_user=_int(env, "GATEWAY_MAX_CHANNELS_PER_USER", 64, 1, 100000),
-        max_channels=_int(env, "GATEWAY_MAX_CHANNELS", 1024, 1, 1000000),
-        channel_window=_size(env, "GATEWAY_CHANNEL_WINDOW", 1024 * 1024, 64 * 1024, 16 * 1024 * 1024),
-        hub_max_requests=_int(env, "GATEWAY_HUB_MAX_REQUESTS", 64, 1, 10000),
-        refusal_log_interval=_float(env, "GATEWAY_REFUSAL_LOG_INTERVAL", 60, 1, 3600),
-        access_check_interval=_float(env, "GATEWAY_ACCESS_CHECK_INTERVAL", 30, 1, 3600),
-        hub_public_url=_public_url(env),
-        metrics_listen=_listen(env, "GATEWAY_METRICS_LISTEN"),
-        metrics_user_labels=_bool(env, "GATEWAY_METRICS_USER_LABELS", default=True),
-    )
-    _not_above(("GATEWAY_MAX_PREAUTH_PER_ADDRESS", s.max_preauth_per_address), ("GATEWAY_MAX_PREAUTH", s.max_preauth))
-    _not_above(("GATEWAY_MAX_CHANNELS_PER_CONNECTION", s.max_channels_per_connection),
-               ("GATEWAY_MAX_CHANNELS_PER_USER", s.max_channels_per_user))
-    _not_above(("GATEWAY_MAX_CHANNELS_PER_USER", s.max_channels_per_user), ("GATEWAY_MAX_CHANNELS", s.max_channels))
-    if router == "static":
-        path = env.get("GATEWAY_STATIC_CONFIG", "").strip()
-        if not path:
+    values = devhub_env.read(TABLE, env)
+    _together(values)
+    return Settings(**values)
+
+
+def _not_above(values: dict, smaller: str, larger: str) -> None:
+    names = {var.field: var.name for var in TABLE}
+    if values[smaller] > values[larger]:
+        raise ConfigError(f"{names[smaller]}={values[smaller]} is larger than {names[larger]}={values[larger]}; "
+                          f"the first is a share of the second")
+
+
+def _together(values: dict) -> None:
+    """The rules that involve several variables; the token read from its file (in `values`)."""
+    _not_above(values, "max_preauth_per_address", "max_preauth")
+    _not_above(values, "max_channels_per_connection", "max_channels_per_user")
+    _not_above(values, "max_channels_per_user", "max_channels")
+    if values["router"] == "static":
+        path = values["static_config"]
+        if path is None:
             raise ConfigError("GATEWAY_ROUTER=static needs GATEWAY_STATIC_CONFIG (path of a JSON or YAML file)")
-        if not Path(path).is_file():
+        if not path.is_file():
             raise ConfigError(f"GATEWAY_STATIC_CONFIG={path}: no such file")
-        s.static_config = Path(path)
-    else:
-        s.hub_api_url = env.get("JUPYTERHUB_API_URL", "").strip()
-        s.hub_api_token = env.get("JUPYTERHUB_API_TOKEN", "").strip()
-        token_file = env.get("JUPYTERHUB_API_TOKEN_FILE", "").strip()
-        if not s.hub_api_token and token_file:
-            # The hub writes the service token (mode 600) into a volume shared with the gateway only.
-            try:
-                s.hub_api_token = Path(token_file).read_text().strip()
-            except OSError as exc:
-                raise ConfigError(f"JUPYTERHUB_API_TOKEN_FILE={token_file}: {exc.strerror}") from None
-        if not s.hub_api_url.startswith(("http://", "https://")):
-            raise ConfigError("GATEWAY_ROUTER=hub needs JUPYTERHUB_API_URL (e.g. http://hub:8081/hub/api)")
-        if not s.hub_api_token:
-            raise ConfigError("GATEWAY_ROUTER=hub needs JUPYTERHUB_API_TOKEN or JUPYTERHUB_API_TOKEN_FILE (the gateway service's token)")
-    return s
+        return
+    values["static_config"] = None
+    token_file = values["hub_token_file"]
+    if not values["hub_api_token"] and token_file:
+        # The hub writes the service token (mode 600) into a volume shared with the gateway only.
+        try:
+            values["hub_api_token"] = Path(token_file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"JUPYTERHUB_API_TOKEN_FILE={token_file}: {exc.strerror}") from None
+    if not values["hub_api_url"]:
+        raise ConfigError("GATEWAY_ROUTER=hub needs JUPYTERHUB_API_URL (e.g. http://hub:8081/hub/api)")
+    if not values["hub_api_token"]:
+        raise ConfigError("GATEWAY_ROUTER=hub needs JUPYTERHUB_API_TOKEN or JUPYTERHUB_API_TOKEN_FILE (the gateway service's token)")
+
+
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """GATEWAY_STATE_DIR alone (what `--print-client-key` needs; no hub settings)."""
+    (var,) = [v for v in TABLE if v.field == "state_dir"]
+    return devhub_env.read((var,), os.environ if env is None else env)["state_dir"]
+
+
+def _shown(default) -> str:
+    if default in (None, ""):
+        return "(empty)"
+    if isinstance(default, bool):
+        return "`1`" if default else "`0`"
+    if isinstance(default, float):
+        return f"`{default:g}`"
+    return f"`{default}`"
+
+
+def markdown() -> str:
+    """gateway/README.md's settings table."""
+    rows = ["| variable | default | what |", "| --- | --- | --- |"]
+    for var in TABLE:
+        rows.append(f"| `{var.name}` | {_shown(var.default)} | {var.help} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--markdown"]:
+    sys.stdout.write(markdown())

@@ -1,9 +1,12 @@
 """devhub.settings: environment variables -> validated Settings, clear errors naming the variable."""
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
+from devhub import egress, settings
 from devhub.settings import SettingsError, load
 
 REAL = {"AUTH_PROVIDER": "github", "OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "secret"}
@@ -77,6 +80,10 @@ def test_settings_are_frozen_and_secret_not_in_repr():
         ({"ON_USER_DELETE": "shred"}, ["ON_USER_DELETE", "'shred'"], "remove|archive|keep"),
         ({"USER_VOLUME_PREFIX": "-x"}, ["USER_VOLUME_PREFIX"], "starting with a letter"),
         ({"USER_NETWORK_PREFIX": "a b"}, ["USER_NETWORK_PREFIX"], "[a-zA-Z0-9_.-]"),
+        ({"USER_NETWORK_POOL": "10.213.0.0"}, ["USER_NETWORK_POOL", "'10.213.0.0'"], "/26 or larger"),
+        ({"USER_NETWORK_POOL": "10.213.0.1/16"}, ["USER_NETWORK_POOL"], "such as 10.213.0.0/16"),
+        ({"USER_NETWORK_POOL": "8.8.0.0/16"}, ["USER_NETWORK_POOL"], "private IPv4 network"),
+        ({"USER_NETWORK_POOL": "fd00::/64"}, ["USER_NETWORK_POOL"], "such as 10.213.0.0/16"),
         ({"DATASETS_SOURCE": "../etc"}, ["DATASETS_SOURCE"], "volume name"),
         ({"DATASETS_SOURCE": "/data/../etc"}, ["DATASETS_SOURCE"], ".."),
         ({"USER_IMAGE": "Bad Image"}, ["USER_IMAGE"], "image reference"),
@@ -131,6 +138,18 @@ def test_profiles_json_and_yaml(tmp_path):
     assert [(p.name, p.display_name, p.gpus) for p in s.profiles] == [("small", "small", "none"), ("all", "all", "all")]
 
 
+def test_profile_idle_timeouts_and_servers_per_user(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("- {name: cpu, idle_timeout: 28800}\n- {name: plain}\n")
+    s = load({"PROFILES": str(f)})
+    assert [(p.name, p.idle_timeout) for p in s.profiles] == [("cpu", 28800), ("plain", 0)]
+    assert s.profile_idle_timeouts and not load({}).profile_idle_timeouts
+    assert (load({}).max_servers_per_user, load({}).named_servers) == (3, True)
+    assert not load({"MAX_SERVERS_PER_USER": "1"}).named_servers  # the default server only
+    with pytest.raises(SettingsError, match=r"MAX_SERVERS_PER_USER='0' is invalid: expected a whole number >= 1"):
+        load({"MAX_SERVERS_PER_USER": "0"})
+
+
 @pytest.mark.parametrize(
     "content, says",
     [
@@ -142,6 +161,8 @@ def test_profiles_json_and_yaml(tmp_path):
         ('[{"name": "a", "gpus": 2}]', "GPU_DEVICES with at least 2"),
         ('[{"name": "a", "mem": "huge"}]', "mem"),
         ('[{"name": "a", "cpu": "0"}]', "cpu"),
+        ('[{"name": "a", "idle_timeout": "1h"}]', "idle_timeout=1h' is invalid: expected whole seconds >= 0"),
+        ('[{"name": "a", "idle_timeout": -5}]', "expected whole seconds"),
     ],
 )
 def test_bad_profiles(tmp_path, content, says):
@@ -151,3 +172,38 @@ def test_bad_profiles(tmp_path, content, says):
         load({"PROFILES": str(f)})
     assert "PROFILES" in str(info.value)
     assert says in str(info.value)
+
+
+# ---- the settings table and the documentation ----
+
+ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
+ASSIGNMENT = re.compile(r"^#?([A-Z][A-Z0-9_]*)=(.*)$")
+# Lines of .env.example that show an example, not the default: PUBLIC_URL's default comes from
+# SERVER_NAME (compose), which the file sets just above.
+EXAMPLES = {"PUBLIC_URL"}
+
+
+def test_env_example_documents_every_operator_setting_with_its_default():
+    shown = {m.group(1): m.group(2) for line in ENV_EXAMPLE.read_text().splitlines() if (m := ASSIGNMENT.match(line))}
+    operator = {var.name: var for var in settings.TABLE if not var.internal}
+    egress_vars = {name for name, (_, _, by_operators) in egress.VARIABLES.items() if by_operators}
+    known = set(operator) | egress_vars | set(settings.COMPOSE_VARS)
+    assert known - set(shown) == set(), "operator settings missing from .env.example"
+    assert set(shown) - known == set(), ".env.example shows variables nobody reads"
+    for name, var in operator.items():
+        if name in EXAMPLES or var.default in ("", None, (), frozenset()):
+            continue
+        assert var.parse(shown[name]) == var.default, f".env.example shows {name}={shown[name]}, the default is {var.default!r}"
+    for name in egress_vars:
+        default = egress.VARIABLES[name][0]
+        assert not default or shown[name] == default, name
+
+
+def test_every_setting_is_declared_once_with_help():
+    fields = [var.field for var in settings.TABLE]
+    assert len(fields) == len(set(fields)) and len({var.name for var in settings.TABLE}) == len(fields)
+    assert all(var.help.strip() for var in settings.TABLE)
+    s = load({})
+    for var in settings.TABLE:  # load() fills every field from the table (the demo IdP's public URL derived)
+        if var.name != "DEMO_OIDC_PUBLIC_URL":
+            assert getattr(s, var.field) == var.default, var.name

@@ -7,13 +7,12 @@ import logging
 import os
 import signal
 import sys
-from pathlib import Path
 
 from . import keys
 from .config import ConfigError, Settings, from_env
 from .limits import raise_open_files_limit
 from .router import Router, StaticRouter
-from .server import Gateway
+from .listener import Gateway
 
 
 def make_router(settings: Settings) -> Router:
@@ -46,10 +45,6 @@ def main() -> int:
     logging.basicConfig(level=os.environ.get("GATEWAY_LOG_LEVEL", "INFO").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
-    if sys.argv[1:] == ["--print-client-key"]:  # for the spawner's setup: needs only the state dir
-        state = os.environ.get("GATEWAY_STATE_DIR", "").strip() or Settings.state_dir
-        print(keys.public_line(keys.client_key(Path(state))))
-        return 0
     try:
         settings = from_env()
         if settings.router == "static":

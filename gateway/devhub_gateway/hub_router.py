@@ -7,11 +7,18 @@ Endpoints (``api`` is JUPYTERHUB_API_URL, e.g. ``http://hub:8081/hub/api``):
 - ``GET  {api}/devhub/ssh/users/{name}/route`` -> ``{"host": str, "port": int, "host_key": str, "notice": str}``;
   404 or 409 while the user's server is not running; the 409 says ``"stop_pending": bool`` and, when
   the hub knows, ``"last_stop": {"reason": str, "by": str, "at": iso}`` (told to a session whose
-  server went away)
-- ``POST {api}/users/{name}/server``           standard: start the default server (201/202; 400 if running)
+  server went away). A named server's (login ``alice+exp1``, devhub_gateway.target):
+  ``{api}/devhub/ssh/users/{name}/servers/{server}/route``, the same, and 404 ``{"unknown_server": true,
+  "message": ...}`` for a server the user never created (told to the client; never started)
+- ``POST {api}/users/{name}/server``           standard: start the default server (201/202; 400 if running),
+  with no body: the hub starts it with its last options (its profile); a named server's:
+  ``{api}/users/{name}/servers/{server}``, likewise ``.../progress``
+- ``GET  {api}/users/{name}``                   standard: a start answered 400 is decided by the server's
+  ``pending``/``ready`` fields there (a stop under way is waited out, then the start retried), never
+  by the message's words; 403 to a start means the hub could not refresh the user's login
 - ``GET  {api}/users/{name}/server/progress``  standard: text/event-stream of JSON events
   (``progress``, ``message``, ``ready``, ``failed``)
-- ``POST {api}/users/{name}/activity``         standard: ``{"last_activity": iso, "servers": {"": {"last_activity": iso}}}``
+- ``POST {api}/users/{name}/activity``         standard: ``{"last_activity": iso, "servers": {"<server>": {"last_activity": iso}}}``
 
 All calls are asynchronous (tornado's HTTP client, the one JupyterHub itself uses): no thread is
 held while the hub answers, so connections waiting for a slow server start never delay another
@@ -33,6 +40,7 @@ from datetime import datetime, timezone
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from .router import AccessRefused, KeyCheck, Progress, Route, RouteError, Router, report
+from .target import Target
 
 log = logging.getLogger("devhub_gateway.hub")
 
@@ -91,15 +99,17 @@ class HubRouter(Router):
                              AsyncHTTPClient(force_instance=True, max_clients=self.max_streams))
         return self._clients[2 if stream else 1]
 
-    def _url(self, path: str, name: str) -> str:
-        return f"{self.api}{path.format(name=urllib.parse.quote(name, safe=''))}"
+    def _url(self, path: str, name: str, server: str = "") -> str:
+        quote = urllib.parse.quote
+        return f"{self.api}{path.format(name=quote(name, safe=''), server=quote(server, safe=''))}"
 
-    async def _call(self, method: str, path: str, name: str, body: dict | None = None) -> tuple[int, dict]:
+    async def _call(self, method: str, path: str, name: str, body: dict | None = None,
+                    server: str = "") -> tuple[int, dict]:
         headers = {"Authorization": f"token {self.token}", "Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        request = HTTPRequest(self._url(path, name), method=method, headers=headers,
-                              body=json.dumps(body) if body is not None else None,
+        request = HTTPRequest(self._url(path, name, server), method=method, headers=headers,
+                              body=json.dumps(body) if body is not None else ("" if method == "POST" else None),
                               connect_timeout=self.request_timeout, request_timeout=self.request_timeout)
         try:
             response = await self._http().fetch(request, raise_error=False)
@@ -144,8 +154,18 @@ class HubRouter(Router):
             return "the SSH key you logged in with was removed from the hub"
         return None
 
-    async def _current_route(self, username: str) -> Route | None:
-        status, payload = await self._call("GET", "/devhub/ssh/users/{name}/route", username)
+    @staticmethod
+    def _route_path(target: Target) -> str:
+        return "/devhub/ssh/users/{name}/servers/{server}/route" if target.server else "/devhub/ssh/users/{name}/route"
+
+    @staticmethod
+    def _server_path(target: Target) -> str:
+        return "/users/{name}/servers/{server}" if target.server else "/users/{name}/server"
+
+    async def _current_route(self, target: Target) -> Route | None:
+        status, payload = await self._call("GET", self._route_path(target), target.user, server=target.server)
+        if status == 404 and payload.get("unknown_server"):
+            raise RouteError(str(payload.get("message") or f"there is no server named {target.server!r}"))
         if status in (404, 409):
             return None
         if status != 200:
@@ -156,17 +176,18 @@ class HubRouter(Router):
         except (KeyError, TypeError, ValueError) as exc:
             raise RouteError(f"the hub sent an invalid route ({exc!r})") from exc
 
-    async def route(self, username: str, progress: Progress) -> Route:
-        current = await self._current_route(username)
+    async def route(self, login: str | Target, progress: Progress) -> Route:
+        target = Target.of(login)
+        current = await self._current_route(target)
         if current:
             return current
-        start = self._starts.get(username)
+        start = self._starts.get(target)
         if start is None:
-            start = self._starts[username] = _Start()
-            start.task = asyncio.ensure_future(self._start(username, start))
-            start.task.add_done_callback(lambda task: self._start_done(username, start, task))
+            start = self._starts[target] = _Start()
+            start.task = asyncio.ensure_future(self._start(target, start))
+            start.task.add_done_callback(lambda task: self._start_done(target, start, task))
         else:
-            log.info("start of %r already in flight; waiting on it", username)
+            log.info("start of %r already in flight; waiting on it", target.login)
         missed = list(start.messages)  # taken with the subscription, before any await: nothing lost between
         start.listeners.append(progress)
         try:
@@ -177,35 +198,51 @@ class HubRouter(Router):
         finally:
             start.listeners.remove(progress)
 
-    def _start_done(self, username: str, start: _Start, task: asyncio.Task) -> None:
-        if self._starts.get(username) is start:
-            self._starts.pop(username)
+    def _start_done(self, target: Target, start: _Start, task: asyncio.Task) -> None:
+        if self._starts.get(target) is start:
+            self._starts.pop(target)
         if not task.cancelled():
             task.exception()  # retrieved here too: every waiter may have gone away
 
-    async def _start(self, username: str, start: _Start) -> Route:
-        await start.note("your server is not running; starting it")
-        status, payload = await self._call("POST", "/users/{name}/server", username, {})
-        message = str(payload.get("message", ""))
-        if status not in (201, 202) and not (status == 400 and "already running" in message):
-            if status == 400 and "pending" in message:
-                await start.note(f"the hub says: {message}")
-            elif status == 403 and "login again" in message:
-                # The stored OAuth tokens could not be refreshed (e.g. the identity provider forgot them).
-                raise RouteError(f"your hub login has expired, so the hub cannot start your server: log in at "
-                                 f"{self.login_url}, then connect again")
-            else:
-                raise RouteError(f"the hub could not start your server (HTTP {status}: {message or 'no reason given'})")
+    async def _start(self, target: Target, start: _Start) -> Route:
+        await start.note(f"{target.your_server} is not running; starting it")
         deadline = time.monotonic() + self.start_timeout
-        await self._follow_progress(username, start.note, deadline)
+        while True:
+            # No body: the hub starts the server with its last options (e.g. the profile chosen for it).
+            status, payload = await self._call("POST", self._server_path(target), target.user, server=target.server)
+            if status in (201, 202):
+                break
+            message = str(payload.get("message") or "no reason given")
+            if status == 403:  # the gateway may start servers: the hub could not refresh the user's login
+                raise RouteError(f"your hub login has expired, so the hub cannot start {target.your_server}: "
+                                 f"log in at {self.login_url}, then connect again")
+            # 400 is about the server's state or a limit: the server's own fields say which, not the text.
+            state = await self._server_state(target) if status == 400 else None
+            if state is None:
+                raise RouteError(f"the hub could not start {target.your_server} (HTTP {status}: {message})")
+            if state.get("pending") != "stop":  # ready, or a start under way: its progress and route tell
+                break
+            await start.note(f"the hub says: {message}; starting it when that is done")
+            while (state := await self._server_state(target)) and state.get("pending") == "stop":
+                if time.monotonic() >= deadline:
+                    raise RouteError(f"{target.your_server} was still stopping after {self.start_timeout:.0f} s")
+                await asyncio.sleep(0.5)
+        await self._follow_progress(target, start.note, deadline)
         while time.monotonic() < deadline:  # ready: the route appears once the hub records the container
-            current = await self._current_route(username)
+            current = await self._current_route(target)
             if current:
                 return dataclasses.replace(current, started=True)
             await asyncio.sleep(0.5)
         raise RouteError(f"your server did not become ready within {self.start_timeout:.0f} s")
 
-    async def _follow_progress(self, username: str, progress: Progress, deadline: float) -> None:
+    async def _server_state(self, target: Target) -> dict | None:
+        """The server's model from the hub (``ready``, ``pending``, ...); None when it has none."""
+        status, payload = await self._call("GET", "/users/{name}", target.user)
+        servers = payload.get("servers") if status == 200 else None
+        state = servers.get(target.server) if isinstance(servers, dict) else None
+        return state if isinstance(state, dict) else None
+
+    async def _follow_progress(self, target: Target, progress: Progress, deadline: float) -> None:
         """Relay the hub's progress events until `ready` (or the stream ends); `failed` raises."""
         events: asyncio.Queue = asyncio.Queue()  # event dicts, then None when the stream ends
         buffer = bytearray()
@@ -222,7 +259,7 @@ class HubRouter(Router):
                     except ValueError:
                         continue
 
-        request = HTTPRequest(self._url("/users/{name}/server/progress", username),
+        request = HTTPRequest(self._url(self._server_path(target) + "/progress", target.user, target.server),
                               headers={"Authorization": f"token {self.token}", "Accept": "text/event-stream"},
                               connect_timeout=self.request_timeout,
                               request_timeout=max(1.0, deadline - time.monotonic()), streaming_callback=on_chunk)
@@ -258,13 +295,14 @@ class HubRouter(Router):
         except asyncio.TimeoutError:
             raise RouteError("your server did not become ready in time") from None
 
-    async def last_stop(self, username: str, patience: float = 15, every: float = 0.5) -> str | None:
+    async def last_stop(self, login: str | Target, patience: float = 15, every: float = 0.5) -> str | None:
         """Asks the route while the hub says a stop is under way (or cannot be reached) for up to
         `patience` seconds; then its last_stop. A running server (200) or another answer: None."""
+        target = Target.of(login)
         deadline = time.monotonic() + patience
         while True:
             try:
-                status, payload = await self._call("GET", "/devhub/ssh/users/{name}/route", username)
+                status, payload = await self._call("GET", self._route_path(target), target.user, server=target.server)
             except RouteError:
                 status, payload = None, {}
             if status is not None and (status != 409 or not payload.get("stop_pending")):
@@ -273,16 +311,17 @@ class HubRouter(Router):
                 return None
             await asyncio.sleep(every)
 
-    async def activity(self, username: str) -> None:
+    async def activity(self, login: str | Target) -> None:
+        target = Target.of(login)
         now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-        body = {"last_activity": now, "servers": {"": {"last_activity": now}}}
+        body = {"last_activity": now, "servers": {target.server: {"last_activity": now}}}
         try:
-            status, payload = await self._call("POST", "/users/{name}/activity", username, body)
+            status, payload = await self._call("POST", "/users/{name}/activity", target.user, body)
         except RouteError as exc:
-            log.warning("activity for %r: %s", username, exc)
+            log.warning("activity for %r: %s", target.login, exc)
             return
         if status >= 300:
-            log.warning("activity for %r: HTTP %s %r", username, status, payload)
+            log.warning("activity for %r: HTTP %s %r", target.login, status, payload)
 
     async def close(self) -> None:
         for start in list(self._starts.values()):

@@ -138,12 +138,10 @@ async def _pump_in(process: asyncssh.SSHServerProcess, upstream: asyncssh.SSHCli
         pass
 
 
-async def _pump_out(reader: asyncssh.SSHReader, writer: asyncssh.SSHWriter, counters: Counters) -> None:
-    while True:
-        data = await reader.read(CHUNK)
-        if not data:
-            return
-        counters.add(down=len(data))
+async def pipe(reader: asyncssh.SSHReader, writer: asyncssh.SSHWriter, count: Callable[[int], None]) -> None:
+    """Copy `reader` to `writer` until its end, `count`ing each chunk."""
+    while data := await reader.read(CHUNK):
+        count(len(data))
         writer.write(data)
         await writer.drain()
 
@@ -157,8 +155,8 @@ async def relay_session(process: asyncssh.SSHServerProcess, upstream_conn: async
         term_modes=process.term_modes if process.term_type else None, encoding=None)
     inbound = asyncio.ensure_future(_pump_in(process, upstream, counters))
     try:
-        await asyncio.gather(_pump_out(upstream.stdout, process.stdout, counters),
-                             _pump_out(upstream.stderr, process.stderr, counters))
+        down = lambda n: counters.add(down=n)  # noqa: E731
+        await asyncio.gather(pipe(upstream.stdout, process.stdout, down), pipe(upstream.stderr, process.stderr, down))
         await upstream.wait_closed()
     finally:
         if not inbound.done():

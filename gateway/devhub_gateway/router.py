@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable, Mapping
 
+from .target import Target
+
 log = logging.getLogger("devhub_gateway.router")
 
 Progress = Callable[[str], Awaitable[None] | None]
@@ -46,17 +48,20 @@ class Router(abc.ABC):
     async def authorized_keys(self, username: str) -> list[str]:
         """OpenSSH public key lines that may log in as `username` ([] for unknown users)."""
 
+    # route, activity and last_stop take the SSH login ("alice", or "alice+exp1" for her named
+    # server exp1) or its devhub_gateway.target.Target; the keys are always the hub user's.
+
     @abc.abstractmethod
-    async def route(self, username: str, progress: Progress) -> Route:
-        """The user's sshd, starting the server first when it is stopped.
+    async def route(self, login: "str | Target", progress: Progress) -> Route:
+        """The server's sshd, starting the server first when it is stopped.
 
         Calls ``progress(message)`` with human-readable lines while starting; raises RouteError.
         """
 
-    async def activity(self, username: str) -> None:
-        """Report that `username` is active over SSH (keeps the idle culler away)."""
+    async def activity(self, login: "str | Target") -> None:
+        """Report that the login's server is active over SSH (keeps the idle culler away)."""
 
-    async def last_stop(self, username: str) -> str | None:
+    async def last_stop(self, login: "str | Target") -> str | None:
         """Why `username`'s server stopped, asked when her sshd went away under a live session (waits
         while a stop is still under way): one phrase such as "idle for more than 1 h (IDLE_CULL_TIMEOUT)
         by jupyterhub-idle-culler", or None when there is no answer (the session gets a generic line)."""
@@ -102,7 +107,7 @@ class StaticRouter(Router):
                              "host_key": "ssh-ed25519 AAAA...", "user": "jovyan"}}}
 
     ``user`` defaults to ``jovyan``, ``port`` to 2222. A user without ``host`` has no route
-    (RouteError). Keys may also be one string with one key per line. An optional ``last_stop``
+    (RouteError). A named server has an entry of its own under its login (``"alice+exp1"``). Keys may also be one string with one key per line. An optional ``last_stop``
     (text) is what a session is told when the user's sshd goes away under it.
     """
 
@@ -122,21 +127,20 @@ class StaticRouter(Router):
             if isinstance(keys, str):
                 keys = keys.splitlines()
             self.users[str(name)] = {**entry, "keys": [k.strip() for k in keys if k.strip()]}
-        self.activity_log: list[str] = []
 
     async def authorized_keys(self, username: str) -> list[str]:
         return list(self.users.get(username, {}).get("keys", []))
 
-    async def route(self, username: str, progress: Progress) -> Route:
-        entry = self.users.get(username)
+    async def route(self, login: str | Target, progress: Progress) -> Route:
+        login = Target.of(login).login
+        entry = self.users.get(login)
         if not entry or not entry.get("host") or not entry.get("host_key"):
-            raise RouteError(f"no server is configured for {username}")
+            raise RouteError(f"no server is configured for {login}")
         return Route(str(entry["host"]), int(entry.get("port", 2222)), str(entry["host_key"]).strip(),
                      str(entry.get("user", "jovyan")))
 
-    async def last_stop(self, username: str) -> str | None:
-        return self.users.get(username, {}).get("last_stop")
+    async def last_stop(self, login: str | Target) -> str | None:
+        return self.users.get(Target.of(login).login, {}).get("last_stop")
 
-    async def activity(self, username: str) -> None:
-        self.activity_log.append(username)
-        log.debug("activity: %r", username)
+    async def activity(self, login: str | Target) -> None:
+        log.debug("activity: %r", login)

@@ -20,7 +20,8 @@ class FakeHub:
     hub refuses them SSH now (403 on keys, with the keys, and on route); `expired`: users whose
     start the hub refuses because their login expired; `stops`: user -> the route's last_stop
     ({"reason", "by", "at"}) of a stopped server; stop() stops one with a stop under way for a few
-    answers."""
+    answers. `named`: user -> the named servers they have (created, running or not); a named server
+    is "user/server" in `running`, `fail_start` and `routes`."""
 
     def __init__(self, host: str = "127.0.0.1"):
         self.keys = {"alice": ["ssh-ed25519 AAAA-alice"], "carol": ["ssh-ed25519 AAAA-carol"]}
@@ -32,6 +33,7 @@ class FakeHub:
         self.expired: set[str] = set()
         self.stops: dict[str, dict] = {}
         self.stopping: dict[str, list] = {}  # user -> [route answers still saying stop_pending, last_stop after]
+        self.named: dict[str, set[str]] = {}
         self.release = threading.Event()
         self.calls: list[tuple[str, str, dict | None]] = []
         hub = self
@@ -86,6 +88,12 @@ class FakeHub:
                     name, what = parts[6], parts[7]
                     if name not in hub.keys:
                         return self._send(404, {"message": "no such user"})
+                    if what == "servers":  # a named server's route: /users/{name}/servers/{server}/route
+                        server = parts[8]
+                        if server not in hub.named.get(name, set()):
+                            return self._send(404, {"status": 404, "unknown_server": True,
+                                                    "message": f"{name} has no server named {server!r}"})
+                        name = f"{name}/{server}"
                     if name in hub.refused:
                         return self._send(403, {"message": f"SSH refused: {hub.refused[name]}", "keys": hub.keys[name]})
                     if what == "keys":
@@ -103,17 +111,22 @@ class FakeHub:
                             body["last_stop"] = hub.stops[name]
                         return self._send(409, body)
                     return self._send(200, hub.routes.get(name) or
-                                      {"host": f"jupyter-{name}", "port": 2222, "host_key": HOST_KEY})
+                                      {"host": f"jupyter-{name.replace('/', '-')}", "port": 2222, "host_key": HOST_KEY})
                 if self.path.endswith("/server/progress"):
                     return self._progress(parts[4])
+                if self.path.endswith("/progress") and parts[5] == "servers":
+                    return self._progress(f"{parts[4]}/{parts[6]}")
                 self._send(404, {"message": "not found"})
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                body = json.loads(raw) if raw else None  # None: no body (the hub reuses the last options)
                 hub.calls.append(("POST", self.path, body))
                 if not self._auth():
                     return
+                if self.path.split("/")[5:6] == ["servers"]:
+                    return self._send(202, {})
                 if self.path.endswith("/server"):
                     if self.path.split("/")[4] in hub.expired:
                         return self._send(403, {"message": f"auth has expired for {self.path.split('/')[4]}, login again"})

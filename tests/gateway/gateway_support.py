@@ -90,15 +90,17 @@ def gw_env(docker_client, module_resources, gateway_image, image, tmp_path_facto
     """Network + state volume + two user containers + a static routing file for these users:
 
     alice, u1, u3, u5, mallory (wrong host key) -> container A; bob, u2, u4 -> container B;
-    ghost: keys but no server.
+    ghost: keys but no server; alice's named server exp1 (login alice+exp1) -> container B.
     """
     network = docker_client.networks.create(f"devhub-test-gwnet-{uuid.uuid4().hex[:8]}", driver="bridge",
                                             labels={"devhub.test": "1"})
     try:
         state = module_resources.volume("devhub-test-sshgw-state")
-        # The gateway's client key is generated in its state volume by the image itself.
+        # The gateway's client key is generated in its state volume by the image's own code.
+        print_client_key = ("from devhub_gateway import config, keys; "
+                            "print(keys.public_line(keys.client_key(config.state_dir())))")
         client_key = module_resources.client.containers.run(
-            gateway_image, ["python3", "-m", "devhub_gateway", "--print-client-key"], remove=True,
+            gateway_image, ["python3", "-c", print_client_key], remove=True,
             volumes={state: {"bind": STATE, "mode": "rw"}}, labels={"devhub.test": "1"}).decode().strip()
         assert client_key.startswith("ssh-ed25519 "), client_key
         directory = tmp_path_factory.mktemp("gwkeys")
@@ -122,6 +124,8 @@ def gw_env(docker_client, module_resources, gateway_image, image, tmp_path_facto
                 entry.update(host=uc.container.name, port=2222,
                              host_key=WRONG_HOST_KEY if name == "mallory" else container_host_key(uc))
             config["users"][name] = entry
+        config["users"]["alice+exp1"] = {"host": containers["b"].container.name, "port": 2222,
+                                         "host_key": container_host_key(containers["b"])}
         config_path = directory / "static.json"
         config_path.write_text(json.dumps(config, indent=2))
         config_path.chmod(0o644)

@@ -190,6 +190,8 @@ def test_remote_forward_agent_and_x11_refused(gateway, gw_env):
     result = ssh.run("true", "-N", "-o", "ExitOnForwardFailure=yes", "-R", f"127.0.0.1:{free_port()}:127.0.0.1:22",
                      timeout=30)
     assert result.returncode == 255 and "remote port forwarding failed" in result.stderr
+    assert any(e["reason"] == "remote forwarding refused" and e.get("user") == "alice"
+               for e in audit_events(gateway, "refused")), "the gateway refused it (not only the container's sshd)"
     out = ssh.check('echo "agent=[${SSH_AUTH_SOCK:-}] display=[${DISPLAY:-}]"', "-A", "-X", "-o", "LogLevel=QUIET")
     assert out.strip() == "agent=[] display=[]"
 
@@ -447,6 +449,21 @@ def test_container_host_key_is_verified(gateway, gw_env):
     assert result.returncode == 255
     assert "should-not-run" not in result.stdout
     assert "host key does not match" in result.stderr
+
+
+def test_a_named_server_is_reached_with_user_plus_server(gateway, gw_env):
+    """alice+exp1 logs in with alice's key and lands in exp1's container, not in her default one."""
+    alice = gw_env.users["alice"]
+    exp1 = gw_env.ssh(gateway, "alice+exp1", key=alice).check("hostname").strip()
+    assert exp1 == gw_env.containers["b"].container.attrs["Config"]["Hostname"]
+    assert gw_env.ssh(gateway, "alice").check("hostname").strip() == gw_env.containers["a"].container.attrs["Config"]["Hostname"]
+    # bob's key is not alice's: the server part gives no way in.
+    refused = gw_env.ssh(gateway, "alice+exp1", key=gw_env.users["bob"]).run("true", timeout=60)
+    assert refused.returncode == 255 and "Permission denied (publickey)" in refused.stderr
+    # A name no server can have is refused with the rule, after alice's key is checked.
+    bad = gw_env.ssh(gateway, "alice+Bad_Name", key=alice).run("true", timeout=60)
+    assert bad.returncode == 255, bad.stderr
+    assert "devhub: invalid server name 'Bad_Name' after '+' in the SSH user name: use 1-32 characters" in bad.stderr
 
 
 def test_user_without_server_gets_a_clear_message(gateway, gw_env):

@@ -9,6 +9,7 @@ import io
 import json
 import resource
 import time
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -50,7 +51,7 @@ def test_hub_router_starts_a_stopped_server_and_reports_progress(hub):
     messages = []
     route = asyncio.run(HubRouter(hub.url, TOKEN).route("carol", messages.append))
     assert route.host == "jupyter-carol"
-    assert ("POST", "/hub/api/users/carol/server", {}) in hub.calls
+    assert ("POST", "/hub/api/users/carol/server", None) in hub.calls  # no body: the hub reuses its last options
     assert messages[0].startswith("your server is not running")
     assert "[10%] Pulling image" in messages and "[100%] Server ready" in messages
 
@@ -309,8 +310,8 @@ def test_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="GATEWAY_ROUTER"):
         from_env({"GATEWAY_ROUTER": "ldap"})
     s = from_env({"JUPYTERHUB_API_URL": "http://hub:8081/hub/api", "JUPYTERHUB_API_TOKEN": "t",
-                  "GATEWAY_MAX_SESSIONS_PER_USER": "3", "GATEWAY_ALLOW_REMOTE_FORWARD": "1"})
-    assert (s.port, s.max_sessions_per_user, s.allow_remote_forward, s.activity_interval) == (2222, 3, True, 300)
+                  "GATEWAY_MAX_SESSIONS_PER_USER": "3"})
+    assert (s.port, s.max_sessions_per_user, s.activity_interval) == (2222, 3, 300)
     assert "hub_api_token" not in repr(s)  # the token never reaches logs through repr()
 
 
@@ -328,16 +329,16 @@ def test_abuse_limit_settings():
     assert (s.channel_window, s.max_preauth_per_address) == (256 * 1024, 3)
     assert from_env({**HUB_ENV, "GATEWAY_CHANNEL_WINDOW": "2MiB"}).channel_window == 2 * 1024 * 1024
     for env, message in [
-        ({"GATEWAY_CHANNEL_WINDOW": "lots"}, r"GATEWAY_CHANNEL_WINDOW='lots': not a size"),
-        ({"GATEWAY_CHANNEL_WINDOW": "1K"}, "GATEWAY_CHANNEL_WINDOW=1K: must be between 64K and 16M"),
-        ({"GATEWAY_LOGIN_TIMEOUT": "0"}, "GATEWAY_LOGIN_TIMEOUT=0.0: must be between 1 and 600"),
+        ({"GATEWAY_CHANNEL_WINDOW": "lots"}, "GATEWAY_CHANNEL_WINDOW='lots' is invalid: expected a size from 64K to 16M"),
+        ({"GATEWAY_CHANNEL_WINDOW": "1K"}, "GATEWAY_CHANNEL_WINDOW='1K' is invalid: expected a size from 64K to 16M"),
+        ({"GATEWAY_LOGIN_TIMEOUT": "0"}, "GATEWAY_LOGIN_TIMEOUT='0' is invalid: expected a number from 1 to 600"),
         ({"GATEWAY_MAX_PREAUTH": "5"}, "GATEWAY_MAX_PREAUTH_PER_ADDRESS=20 is larger than GATEWAY_MAX_PREAUTH=5"),
         ({"GATEWAY_MAX_CHANNELS_PER_CONNECTION": "100"},
          "GATEWAY_MAX_CHANNELS_PER_CONNECTION=100 is larger than GATEWAY_MAX_CHANNELS_PER_USER=64"),
         ({"GATEWAY_MAX_CHANNELS": "10"}, "GATEWAY_MAX_CHANNELS_PER_USER=64 is larger than GATEWAY_MAX_CHANNELS=10"),
-        ({"GATEWAY_MAX_CHANNELS_PER_USER": "x"}, "GATEWAY_MAX_CHANNELS_PER_USER='x': not an integer"),
-        ({"GATEWAY_ACCESS_CHECK_INTERVAL": "0"}, "GATEWAY_ACCESS_CHECK_INTERVAL=0.0: must be between 1 and 3600"),
-        ({"PUBLIC_URL": "devhub.example.org"}, "PUBLIC_URL='devhub.example.org': expected an http(s):// URL"),
+        ({"GATEWAY_MAX_CHANNELS_PER_USER": "x"}, "GATEWAY_MAX_CHANNELS_PER_USER='x' is invalid: expected a whole number >= 1"),
+        ({"GATEWAY_ACCESS_CHECK_INTERVAL": "0"}, "GATEWAY_ACCESS_CHECK_INTERVAL='0' is invalid: expected a number from 1 to 3600"),
+        ({"PUBLIC_URL": "devhub.example.org"}, "PUBLIC_URL='devhub.example.org' is invalid: expected an http:// or https:// URL"),
     ]:
         with pytest.raises(ConfigError) as info:
             from_env({**HUB_ENV, **env})
@@ -418,9 +419,20 @@ class Rounds:
             await asyncio.wait_for(self.paused.wait(), 10)
 
 
+class RecordingRouter(StaticRouter):
+    """The activity reports a router receives, in order."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.activity_log: list[str] = []
+
+    async def activity(self, login) -> None:
+        self.activity_log.append(str(login))
+
+
 def test_silent_connection_is_reported_once_traffic_keeps_reporting():
     async def scenario():
-        router, rounds, audited = StaticRouter({}), Rounds(), []
+        router, rounds, audited = RecordingRouter({}), Rounds(), []
         reporter = ActivityReporter(router, 300, on_report=audited.append, wait=rounds.wait)
         reporter.opened("alice")
         await rounds.step(3)  # three intervals of an open, silent connection
@@ -565,6 +577,60 @@ def test_metrics_settings():
     for raw in ("9101", ":9101", "sshgw-metrics:", "sshgw-metrics:http", "sshgw-metrics:70000"):
         with pytest.raises(ConfigError) as info:
             from_env({**HUB_ENV, "GATEWAY_METRICS_LISTEN": raw})
-        assert str(info.value).startswith(f"GATEWAY_METRICS_LISTEN={raw!r}: expected host:port"), str(info.value)
-    with pytest.raises(ConfigError, match="^GATEWAY_METRICS_USER_LABELS='some': use 1 or 0"):
+        assert str(info.value).startswith(f"GATEWAY_METRICS_LISTEN={raw!r} is invalid: expected host:port"), str(info.value)
+    with pytest.raises(ConfigError, match="^GATEWAY_METRICS_USER_LABELS='some' is invalid: expected 1 or 0"):
         from_env({**HUB_ENV, "GATEWAY_METRICS_USER_LABELS": "some"})
+
+
+# ---- named servers: the login alice+exp1 (devhub_gateway.target) ----
+
+def test_logins_name_the_server():
+    from devhub_gateway.target import Target
+
+    assert Target.of("alice") == Target("alice") and Target.of("alice").problem is None
+    exp1 = Target.of("alice+exp1")
+    assert (exp1.user, exp1.server, exp1.login, exp1.problem) == ("alice", "exp1", "alice+exp1", None)
+    assert exp1.audit_fields() == {"user": "alice", "server": "exp1"}
+    for login in ("alice+", "alice+Exp1", "alice+a_b", "alice+" + "x" * 33, "alice+-x", "alice+exp1+x"):
+        target = Target.of(login)
+        assert target.user == "alice"  # her keys still decide who may log in
+        assert "after '+' in the SSH user name: use 1-32 characters of a-z, 0-9 and '-'" in target.problem, login
+
+
+def test_hub_router_starts_a_stopped_named_server(hub):
+    hub.named["carol"] = {"exp1"}
+    messages = []
+    route = asyncio.run(HubRouter(hub.url, TOKEN).route("carol+exp1", messages.append))
+    assert route.host == "jupyter-carol-exp1" and route.started
+    assert ("POST", "/hub/api/users/carol/servers/exp1", None) in hub.calls  # its own start, last options
+    assert not hub.posts("/users/carol/server")  # the default server is left alone
+    assert messages[0] == "your server exp1 is not running; starting it" and "[100%] Server ready" in messages
+    assert hub.gets("/users/carol/servers/exp1/progress")
+
+
+def test_hub_router_refuses_an_unknown_named_server_without_starting_it(hub):
+    hub.named["carol"] = {"exp1"}
+    with pytest.raises(RouteError, match="^carol has no server named 'nope'$"):
+        asyncio.run(HubRouter(hub.url, TOKEN).route("carol+nope", lambda m: None))
+    assert not [c for c in hub.calls if c[0] == "POST"]
+
+
+def test_hub_router_activity_and_last_stop_of_a_named_server(hub):
+    hub.named["alice"] = {"exp1"}
+    asyncio.run(HubRouter(hub.url, TOKEN).activity("alice+exp1"))
+    method, path, body = hub.calls[-1]
+    assert (method, path) == ("POST", "/hub/api/users/alice/activity") and set(body["servers"]) == {"exp1"}
+    hub.stops["alice/exp1"] = {"reason": "idle for more than 1 h (IDLE_CULL_TIMEOUT)", "by": "jupyterhub-idle-culler"}
+    assert asyncio.run(HubRouter(hub.url, TOKEN).last_stop("alice+exp1")) == \
+        "idle for more than 1 h (IDLE_CULL_TIMEOUT) by jupyterhub-idle-culler"
+    assert hub.gets("/devhub/ssh/users/alice/servers/exp1/route")
+
+
+def test_readme_settings_table_is_the_config_table():
+    from devhub_gateway import config
+
+    readme = (Path(__file__).resolve().parents[2] / "gateway" / "README.md").read_text()
+    shown = readme.split("<!-- settings table: generated -->\n", 1)[1].split("<!-- end of the settings table -->", 1)[0]
+    assert shown == config.markdown(), "regenerate it: python -m devhub_gateway.config --markdown"
+    for var in config.TABLE:
+        assert var.help.strip(), var.name

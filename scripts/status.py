@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`make status`: the stack's services and their health, then every user server (age, GPUs, CPU and
+"""`make status`: the stack's services and their health, then every user server, named ones too (age, GPUs, CPU and
 memory now, home usage, live SSH sessions through the gateway). Reads Docker only; standard library."""
 
 from __future__ import annotations
@@ -61,12 +61,12 @@ def main() -> None:
         print("(none running)")
         return
     stats = {s["ID"][:12]: s for s in map(json.loads, docker("stats", "--no-stream", "--format", "{{json .}}", *ids).splitlines())}
-    rows = [("USER", "CONTAINER", "STARTED", "GPUS", "CPU", "MEMORY", "HOME", "SSH")]
+    rows = [("USER", "SERVER", "CONTAINER", "STARTED", "GPUS", "CPU", "MEMORY", "HOME", "SSH")]
     for info in json.loads(docker("inspect", *ids)):
         labels = info["Config"]["Labels"]
         addresses = [n["IPAddress"] for n in info["NetworkSettings"]["Networks"].values()]
         stat = stats.get(info["Id"][:12], {})
-        rows.append((labels.get("devhub.user", "?"), info["Name"].lstrip("/"), info["State"]["StartedAt"][:19] + "Z",
+        rows.append((labels.get("devhub.user", "?"), labels.get("devhub.server") or "(default)", info["Name"].lstrip("/"), info["State"]["StartedAt"][:19] + "Z",
                      labels.get("devhub.gpus") or "none", stat.get("CPUPerc", "?"), stat.get("MemUsage", "?"),
                      home_usage(info["Id"]), str(sum(sessions.get(a, 0) for a in addresses))))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -9,21 +9,18 @@ from pathlib import Path
 import docker
 import pytest
 
+from devhub import spawner
 from support import KeyPair, SshTarget, TrackedResources, host_port, make_keypair, wait_healthy
 
 IMAGE = os.environ.get("DEVHUB_IMAGE", "devhub/dev-gpu:latest")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
-# The flags the hub starts user containers with (issue: works unchanged under all of them).
+# The flags the hub starts user containers with, from the spawner itself (the image must work
+# unchanged under all of them), and limits like the hub's defaults.
 HARDENED = dict(
-    user="1000:100",
-    read_only=True,
-    tmpfs={
-        "/tmp": "rw,nosuid,nodev,mode=1777,size=2g",
-        "/run": "rw,nosuid,nodev,noexec,uid=1000,gid=100,mode=0755,size=64m",
-    },
-    cap_drop=["ALL"],
-    security_opt=["no-new-privileges"],
+    user=spawner.CONTAINER_USER,
+    **spawner.LOCKED_DOWN,
+    tmpfs={"/tmp": spawner.tmp_tmpfs(2 * 1024**3), "/run": spawner.RUN_TMPFS},
     pids_limit=512,
     mem_limit="6g",
     nano_cpus=2_000_000_000,

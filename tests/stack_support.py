@@ -23,6 +23,7 @@ import urllib3
 import websocket
 
 from support import SshTarget, exec_out, free_port, make_keypair, wait_until
+from devhub import names
 
 ROOT = Path(__file__).resolve().parents[1]
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
@@ -131,23 +132,41 @@ def hub_override(stack, docker_client, name: str, python: str):
         stack.restart_hub()
 
 
+def audit_lines(stack: Stack) -> list[dict]:
+    """The hub's audit lines (devhub.audit: one JSON object per line of its log), oldest first."""
+    lines = []
+    for line in stack.compose("logs", "--no-color", "--no-log-prefix", "hub").stdout.splitlines():
+        if line.startswith("{"):
+            lines.append(json.loads(line))  # every audit line is one whole JSON object
+    return lines
+
+
 def hub_api(stack: Stack, token: str, method: str, path: str, **kwargs) -> requests.Response:
     return requests.request(method, f"{stack.url}/hub/api{path}", headers={"Authorization": f"token {token}"},
                             verify=False, timeout=60, **kwargs)
 
 
-def start_server(stack: Stack, token: str, user: str, timeout: float = 180) -> dict:
-    response = hub_api(stack, token, "POST", f"/users/{user}/server")
+def server_path(user: str, server: str = "") -> str:
+    """The REST API path of a user's default server, or of a named one."""
+    return f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
+
+
+def start_server(stack: Stack, token: str, user: str, timeout: float = 180, *, server: str = "",
+                 options: dict | None = None) -> dict:
+    response = hub_api(stack, token, "POST", server_path(user, server), **({"json": options} if options else {}))
     assert response.status_code in (201, 202, 400), response.text  # 400: already running
-    return wait_until(lambda: (s := hub_api(stack, token, "GET", f"/users/{user}").json()["servers"].get("", {})).get("ready") and s,
-                      timeout, interval=0.5, what=f"{user}'s server to be ready")
+    return wait_until(lambda: (s := hub_api(stack, token, "GET", f"/users/{user}").json()["servers"].get(server, {})).get("ready") and s,
+                      timeout, interval=0.5, what=f"{user}'s server {server!r} to be ready")
 
 
-def stop_server(stack: Stack, token: str, user: str, timeout: float = 120) -> None:
-    response = hub_api(stack, token, "DELETE", f"/users/{user}/server")
+def stop_server(stack: Stack, token: str, user: str, timeout: float = 120, *, server: str = "") -> None:
+    response = hub_api(stack, token, "DELETE", server_path(user, server))
     assert response.status_code in (202, 204), response.text
-    wait_until(lambda: "" not in hub_api(stack, token, "GET", f"/users/{user}").json()["servers"], timeout,
-               interval=0.5, what=f"{user}'s server to stop")
+    def stopped() -> bool:
+        model = hub_api(stack, token, "GET", f"/users/{user}").json()["servers"].get(server, {})
+        return not model.get("ready") and not model.get("pending")
+
+    wait_until(stopped, timeout, interval=0.5, what=f"{user}'s server {server!r} to stop")
 
 
 def kernel_execute(ws, code: str, timeout: float = 60) -> str:
@@ -192,8 +211,8 @@ def run_in_new_kernel(stack: Stack, token: str, user: str, code: str, timeout: f
         requests.delete(f"{api}/{kernel_id}", headers=headers, verify=False, timeout=60)
 
 
-def user_container(docker_client, user: str, prefix: str = "devhubtest-user-"):
-    return docker_client.containers.get(f"{prefix}{user}")
+def user_container(docker_client, user: str, prefix: str = "devhubtest-user-", *, server: str = ""):
+    return docker_client.containers.get(names.ServerObjects(user=user, server=server, network_prefix=prefix).container)
 
 
 def cleanup_hub_objects(docker_client, project: str = "devhubtest") -> None:

@@ -23,6 +23,11 @@ LABEL = "devhub.test"
 IN_IMAGE = Path(__file__).parent / "in_image"
 
 
+# Chromium as the tests run it (Playwright, Debian's build): no sandbox as root, nothing phoning home.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-gpu"]
+
+
 def wait_until(predicate: Callable[[], T], timeout: float = 60, interval: float = 0.2, what: str = "condition") -> T:
     """Poll `predicate` until it returns a truthy value; fail with `what` after `timeout` seconds.
 

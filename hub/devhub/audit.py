@@ -22,13 +22,16 @@ from urllib.parse import unquote
 
 from jupyterhub.log import log_request as jupyterhub_log_request
 
+from . import names
 from .stops import STOPS, reason_for
 
 CULLER = "jupyterhub-idle-culler"
 GPU_CULLER = "devhub-gpu-culler"
+PROFILE_CULLER = "devhub-profile-culler"
 # Each culler's stop requests are culls with this reason; devhub.config puts the configured timeouts in.
-CULL_REASONS = {CULLER: "idle (IDLE_CULL_TIMEOUT)", GPU_CULLER: "GPU server idle (IDLE_CULL_TIMEOUT_GPU)"}
-SERVICES_NOT_ADMINS = {CULLER, GPU_CULLER, "ssh-gateway"}  # their requests are reported as cull/spawn/stop
+CULL_REASONS = {CULLER: "idle (IDLE_CULL_TIMEOUT)", GPU_CULLER: "GPU server idle (IDLE_CULL_TIMEOUT_GPU)",
+                PROFILE_CULLER: "idle (the profile's idle_timeout)"}
+SERVICES_NOT_ADMINS = {CULLER, GPU_CULLER, PROFILE_CULLER, "ssh-gateway"}  # their requests are reported as cull/spawn/stop
 _USER_API = re.compile(r"^/hub/api/users/(?P<name>[^/?]+)(?P<rest>/[^?]*)?")
 _CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -57,7 +60,10 @@ def request_event(method: str, path: str, status: int, actor: str) -> tuple[str,
     target = unquote(match["name"]) if match else None
     rest = (match["rest"] or "") if match else ""
     if actor in CULL_REASONS and method == "DELETE" and rest.startswith("/server"):
-        return "cull", {"user": target, "by": actor, "reason": CULL_REASONS[actor]}
+        stopped = stopped_server(method, path, status)
+        server = stopped[1] if stopped else ""
+        return "cull", {"user": target, **({"server": server} if server else {}), "by": actor,
+                        "reason": CULL_REASONS[actor]}
     if rest.startswith("/tokens") and method == "POST":
         return "token_create", {"user": target, "by": actor}
     if actor and actor != target and actor not in SERVICES_NOT_ADMINS:
@@ -79,14 +85,22 @@ def log_request(handler) -> None:
     if found:
         event, fields = found
         record(event, **fields, source=request.remote_ip)
-    stopped = stopped_user(request.method, request.path, status)
+    stopped = stopped_server(request.method, request.path, status)
     if stopped:
-        STOPS.record(stopped, reason_for(actor, stopped, CULL_REASONS), actor)
+        user, server = stopped
+        STOPS.record(names.server_key(user, server), reason_for(actor, user, CULL_REASONS), actor)
 
 
-def stopped_user(method: str, path: str, status: int) -> str | None:
-    """Whose server a finished request stopped (DELETE /users/{name}/server), or None."""
+_SERVER_PATH = re.compile(r"^/server/?$|^/servers/(?P<server>[^/]+)/?$")
+
+
+def stopped_server(method: str, path: str, status: int) -> tuple[str, str] | None:
+    """(user, server name; "" for the default) of the server a finished request stopped
+    (DELETE /users/{name}/server or /users/{name}/servers/{server}), or None."""
     match = _USER_API.match(path)
-    if method != "DELETE" or status >= 400 or not match or (match["rest"] or "").rstrip("/") != "/server":
+    if method != "DELETE" or status >= 400 or not match:
         return None
-    return unquote(match["name"])
+    server = _SERVER_PATH.match(match["rest"] or "")
+    if not server:
+        return None
+    return unquote(match["name"]), unquote(server["server"] or "")

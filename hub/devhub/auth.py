@@ -16,7 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import audit, demo_idp, identity, recent_login
+from tornado import web
+
+from . import audit, deletion, identity, names, recent_login
 from .settings import Settings
 
 DEMO_BANNER = (
@@ -88,8 +90,8 @@ def authenticator(settings: Settings) -> tuple[type, dict[str, Any]]:
             # As with real OIDC providers: the name is a changeable claim, the pinned subject is `sub`.
             "username_claim": "preferred_username",
             "scope": ["openid", "profile"],
-            "allowed_users": set(demo_idp.DEMO_USERS),
-            "admin_users": {name for name, admin in demo_idp.DEMO_USERS.items() if admin},
+            "allowed_users": set(settings.demo_users),
+            "admin_users": {name for name, admin in settings.demo_users.items() if admin},
         }
     raise ValueError(f"unknown AUTH_PROVIDER {provider!r}")
 
@@ -99,6 +101,7 @@ def _post_auth(pin, mark_login: bool):
     path routing's recent-login checks, the audit line."""
 
     def post_auth_hook(authenticator, handler, auth_model):
+        refuse_unusable_name(auth_model["name"])
         auth_model = pin(authenticator, handler, auth_model)
         if mark_login:
             recent_login.mark_login(handler)
@@ -106,6 +109,15 @@ def _post_auth(pin, mark_login: bool):
         return auth_model
 
     return post_auth_hook
+
+
+def refuse_unusable_name(name: str) -> None:
+    """'+' separates a user from a server name in SSH logins (alice+exp1, devhub_gateway.target): a
+    user name holding it could not be told apart, so such a login is refused, saying why."""
+    if names.SSH_SERVER_SEPARATOR in name:
+        raise web.HTTPError(403, f"The user name {name!r} cannot be used on devhub: it contains "
+                                 f"{names.SSH_SERVER_SEPARATOR!r}, which SSH logins use to name a server "
+                                 "(alice+exp1). Ask your administrator to map your account to another name.")
 
 
 def nobody_allowed(settings: Settings) -> bool:
@@ -116,7 +128,8 @@ def nobody_allowed(settings: Settings) -> bool:
 def apply(c, settings: Settings, log) -> type:
     """Set the authenticator class and its traits on the config object `c`."""
     cls, traits = authenticator(settings)
-    c.JupyterHub.authenticator_class = cls
+    # Deleting a user also stops their named servers and deletes their SSH keys (devhub.deletion).
+    c.JupyterHub.authenticator_class = deletion.with_user_deletion(cls)
     section = c[cls.__name__]
     for name, value in traits.items():
         section[name] = value
@@ -129,7 +142,7 @@ def apply(c, settings: Settings, log) -> type:
         log.warning(
             "AUTH_PROVIDER=demo: the DEMO identity provider is in use, NOT FOR PRODUCTION; "
             "users: %s (sign-in at %s)",
-            ", ".join(sorted(demo_idp.DEMO_USERS)),
+            ", ".join(sorted(settings.demo_users)),
             settings.demo_oidc_public_url,
         )
     elif nobody_allowed(settings):
@@ -139,4 +152,4 @@ def apply(c, settings: Settings, log) -> type:
             settings.auth_provider,
             "/ADMIN_GROUPS" if settings.auth_provider == "oidc" else "",
         )
-    return cls
+    return c.JupyterHub.authenticator_class

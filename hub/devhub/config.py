@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 
 from . import (audit, auth, disk, disk_handlers, gpus, logsafe, metrics, names, recent_login, scopes, secrets,
-               services, ssh_handlers)
+               services, sharing, ssh_handlers)
 from .settings import Settings, SettingsError
 from .spawner import DevhubSpawner
 
@@ -26,7 +26,7 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
     # Every request's log line, then the audit line it stands for (devhub.audit).
     c.JupyterHub.tornado_settings = {"log_function": audit.log_request}
     data = Path(settings.data_dir)
-    hub_secrets = secrets.load(data, settings.proxy_auth_token_file)
+    hub_secrets = secrets.for_hub(settings, log)  # every secret, created on first start in this one place
 
     # Hub process and database; the proxy runs as its own service (devhub.proxy).
     c.JupyterHub.bind_url = "http://0.0.0.0:8000"  # the public side is the proxy's, this is its default
@@ -35,8 +35,6 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
     c.JupyterHub.hub_ip = bind_address(settings.hub_bind_host)
     c.JupyterHub.hub_port = 8081
     c.JupyterHub.hub_connect_ip = settings.hub_connect_host
-    if settings.users_hub_api_url:
-        c.Spawner.hub_connect_url = settings.users_hub_api_url
     c.JupyterHub.db_url = f"sqlite:///{data / 'jupyterhub.sqlite'}"
     c.JupyterHub.pid_file = str(data / "jupyterhub.pid")
     c.JupyterHub.cookie_secret_file = str(hub_secrets.cookie_secret_file)
@@ -49,9 +47,9 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
     c.ConfigurableHTTPProxy.should_start = False
     c.ConfigurableHTTPProxy.api_url = settings.proxy_api_url
     c.ConfigurableHTTPProxy.auth_token = hub_secrets.proxy_auth_token
-    # Auth state (OAuth tokens) is encrypted with this key; JupyterHub reads it from the environment.
-    # User containers never see it: DockerSpawner passes no hub environment (env_keep is empty).
-    os.environ["JUPYTERHUB_CRYPT_KEY"] = hub_secrets.crypt_key
+    # Auth state (OAuth tokens) is encrypted with this key, given as config rather than through the
+    # environment (JUPYTERHUB_CRYPT_KEY), so no process the hub starts inherits it.
+    c.CryptKeeper["keys"] = [hub_secrets.crypt_key]  # item, not attribute: Config.keys is dict.keys
 
     # Authentication.
     auth.apply(c, settings, log)
@@ -62,17 +60,21 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
 
     # User servers.
     c.JupyterHub.spawner_class = DevhubSpawner
-    c.DevhubSpawner.devhub_settings = settings
-    c.DevhubSpawner.egress_key = egress_key(settings)
+    spawner_options(c, settings)
+    c.DevhubSpawner.egress_key = hub_secrets.egress_key  # "" without the egress volume (warned)
     c.Spawner.start_timeout = settings.spawn_timeout
     c.Spawner.http_timeout = settings.spawn_timeout
-    c.JupyterHub.allow_named_servers = False  # one server (container, network, GPUs) per user
+    # Named servers (each its own container, network and GPUs; one home per user): the default
+    # server counts as one of MAX_SERVERS_PER_USER, JupyterHub's limit counts the named ones.
+    c.JupyterHub.allow_named_servers = settings.named_servers
+    c.JupyterHub.named_server_limit_per_user = settings.max_servers_per_user - 1
 
     # SSH: users' keys (API, page, scopes) and the gateway's service identity.
-    c.DevhubSpawner.ssh_key_store = ssh_handlers.apply(c, settings, usage)
-    c.JupyterHub.extra_handlers = [*c.JupyterHub.extra_handlers, *disk_handlers.handlers(usage), *metrics_handlers(settings, usage)]
-    gateway, gateway_roles = services.ssh_gateway(settings, log)
-    reader, reader_roles = services.metrics_reader(settings, log)
+    c.DeletesUserResources.ssh_key_store = ssh_handlers.apply(c, settings, usage)
+    c.JupyterHub.extra_handlers = [*c.JupyterHub.extra_handlers, *disk_handlers.handlers(usage), *metrics_handlers(settings, usage),
+                                   *sharing.handlers()]
+    gateway, gateway_roles = services.ssh_gateway(hub_secrets.gateway_token)
+    reader, reader_roles = services.metrics_reader(hub_secrets.metrics_token)
 
     # Services.
     svc, roles = services.services_and_roles(settings)
@@ -83,10 +85,34 @@ def configure(c, settings: Settings, config_file: str | os.PathLike | None = Non
     load_overrides(c, settings, config_file)
 
 
+# DevhubSpawner's own options: trait -> the Settings field it is set from.
+DEVHUB_SPAWNER_OPTIONS = {
+    "profiles": "profiles", "gpu_mode": "gpu_mode", "gpu_devices": "gpu_devices",
+    "pids_limit": "user_pids_limit", "shm_size": "user_shm_size", "tmp_size": "user_tmp_size",
+    "datasets_source": "datasets_source", "home_volume_prefix": "user_volume_prefix",
+    "network_prefix": "user_network_prefix", "network_pool": "user_network_pool", "on_user_delete": "on_user_delete", "extra_ca": "user_extra_ca",
+    "egress_policy": "egress", "hub_connect_host": "hub_connect_host", "ssh_gateway": "ssh_gateway",
+    "gateway_client_key_file": "ssh_gateway_client_key_file",
+}
+
+
+def spawner_options(c, settings: Settings) -> None:
+    """The user servers' options, each on the class that declares it, so that a jupyterhub_config.d
+    file overrides any one of them (c.Spawner.mem_limit as well as c.DevhubSpawner.mem_limit)."""
+    c.DockerSpawner.image = settings.user_image
+    c.Spawner.mem_limit = settings.user_mem_limit
+    c.Spawner.cpu_limit = settings.user_cpu_limit
+    if settings.users_hub_api_url:  # user servers reach the hub's API at nginx's internal listener
+        c.Spawner.hub_connect_url = settings.users_hub_api_url
+    for trait, field in DEVHUB_SPAWNER_OPTIONS.items():
+        value = getattr(settings, field)
+        setattr(c.DevhubSpawner, trait, list(value) if isinstance(value, tuple) else value)  # List traits
+
+
 def home_usage(settings: Settings) -> disk.HomeUsage:
     """Measured (and the reserve kept) in the background from the hub's first request on."""
     reserve = disk.Reserve(settings.data_dir, settings.hub_disk_reserve)
-    return disk.HomeUsage(lambda user: names.volume_name(settings.user_volume_prefix, user),
+    return disk.HomeUsage(lambda user: names.ServerObjects(user=user, volume_prefix=settings.user_volume_prefix).home,
                           settings.user_home_soft_limit, settings.disk_usage_interval, reserve)
 
 
@@ -122,16 +148,6 @@ def routing(c, settings: Settings) -> None:
         "changes and new API tokens from a browser need a login in the last %d s. Use "
         "SERVER_ROUTING=subdomain with wildcard DNS and a wildcard certificate.", settings.public_url,
         settings.recent_login_seconds)
-
-
-def egress_key(settings: Settings) -> str:
-    """The key of users' egress proxy credentials, created on first start in EGRESS_KEY_FILE, whose
-    directory is a volume shared with the egress service only; "" (with a warning) without it."""
-    if not settings.egress.enabled:
-        return ""
-    key = secrets.read_or_create_shared(settings.egress_key_file, log, "Egress proxy disabled",
-                                        "mount the volume shared with the egress service there, or set EGRESS=off")
-    return key or ""
 
 
 def override_dirs(settings: Settings, config_file: str | os.PathLike | None) -> list[Path]:

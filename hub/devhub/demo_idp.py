@@ -19,27 +19,25 @@ import re
 import sys
 
 
-def _demo_users(extra: str) -> dict[str, bool]:
+def demo_users(extra: str = "") -> dict[str, bool]:
     """username -> is admin: alice (admin), bob, and DEMO_EXTRA_USERS (comma-separated, for load tests
-    and for names that are hard on the code that handles them, such as `x{0}`)."""
+    and for names that are hard on the code that handles them, such as `x{0}`); ValueError says
+    what is wrong with one (the hub reads it as a setting, devhub.settings)."""
     users = {"alice": True, "bob": False}
     for name in filter(None, (n.strip() for n in extra.split(","))):
         if not re.fullmatch(r"[a-z0-9][^\sA-Z,]{0,39}", name) or not name.isprintable():
-            raise SystemExit(f"devhub: DEMO_EXTRA_USERS: {name!r} is invalid: expected 1-40 printable characters, "
+            raise ValueError(f"DEMO_EXTRA_USERS: {name!r} is invalid: expected 1-40 printable characters, "
                              "no upper case, spaces or commas, starting with a lower-case letter or digit")
         users.setdefault(name, False)
     return users
 
 
-DEMO_USERS: dict[str, bool] = _demo_users(os.environ.get("DEMO_EXTRA_USERS", ""))
-
-
 IMPOSTOR = {"sub": "impostor", "preferred_username": "alice", "name": "Impostor (renamed to alice)"}
 
 
-def argv(port: int = 8080) -> list[str]:
+def argv(users: dict[str, bool], port: int = 8080) -> list[str]:
     args = ["--host", "0.0.0.0", "--port", str(port)]
-    for name in DEMO_USERS:
+    for name in users:
         args += ["--user-claims", json.dumps({"sub": name, "preferred_username": name, "name": name.title()})]
     return args + ["--user-claims", json.dumps(IMPOSTOR)]
 
@@ -47,14 +45,18 @@ def argv(port: int = 8080) -> list[str]:
 def main() -> None:
     from oidc_provider_mock.__main__ import run
 
+    try:
+        users = demo_users(os.environ.get("DEMO_EXTRA_USERS", ""))
+    except ValueError as exc:
+        raise SystemExit(f"devhub: {exc}") from None
     port = int(os.environ.get("DEMO_IDP_PORT", "8080"))
     print(
         "WARNING: DEMO identity provider (oidc-provider-mock), not for production; users: "
-        + ", ".join(f"{n}{' (admin)' if a else ''}" for n, a in DEMO_USERS.items()),
+        + ", ".join(f"{n}{' (admin)' if a else ''}" for n, a in users.items()),
         file=sys.stderr,
         flush=True,
     )
-    run.main(args=argv(port), prog_name="devhub.demo_idp")
+    run.main(args=argv(users, port), prog_name="devhub.demo_idp")
 
 
 if __name__ == "__main__":

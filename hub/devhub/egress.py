@@ -65,6 +65,18 @@ UNANSWERED_DNS = "0.0.0.1"
 DNS_OPTIONS = ("timeout:1", "attempts:1")
 
 
+# The variables load() reads: name -> (default, help, set by operators: False for what `make up` passes).
+# This file also runs alone in the egress image (stdlib only), so it parses them itself; the hub's
+# settings (devhub.settings) take them from here.
+VARIABLES = {
+    "EGRESS": ("proxy", "proxy: users' servers reach the allowed hosts through the egress proxy; off: no internet.", True),
+    "EGRESS_ALLOW": ("", "Hosts allowed through the proxy (comma-separated; *.domain, or *; empty: DEFAULT_ALLOW).", True),
+    "EGRESS_UPSTREAM_PROXY": ("", "A company proxy the egress proxy goes through: http://[user:password@]host:port.", True),
+    "EGRESS_DENY": ("", "Addresses or networks never reached through the proxy (besides private ones).", True),
+    "EGRESS_HOST_ADDRESSES": ("", "The Docker host's own public addresses (make up passes them): denied too.", False),
+}
+
+
 class EgressError(ValueError):
     """An egress setting is invalid; the message names the variable and what is allowed."""
 

@@ -7,7 +7,7 @@ GPU_MODE=N     each running server gets its own N devices from GPU_DEVICES; a se
                N free devices is refused with "no free GPU: ...".
 
 Bookkeeping survives hub restarts without a file: the devices a server holds are written on its
-container as the label `devhub.gpus` (with `devhub.user`), and the pool asks Docker for the labels
+container as the label `devhub.gpus` (with `devhub.user` and, for a named server, `devhub.server`), and the pool asks Docker for the labels
 of the running containers each time it allocates. Claims made in this process and not yet visible
 as a container (the container is being created) are held in memory under a lock.
 """
@@ -20,8 +20,11 @@ from typing import Callable, Mapping, Sequence
 
 from docker.types import DeviceRequest
 
+from . import names
+
 LABEL_GPUS = "devhub.gpus"
 LABEL_USER = "devhub.user"
+LABEL_SERVER = "devhub.server"  # a named server's name (devhub.names.server_key makes the owner)
 
 
 class NoFreeGpu(RuntimeError):
@@ -127,7 +130,8 @@ def docker_in_use(api) -> Callable[[], dict[str, list[str]]]:
         filters = {"label": LABEL_GPUS, "status": ["created", "running", "restarting", "paused"]}
         for container in api.containers(all=True, filters=filters):
             labels = container.get("Labels") or {}
-            owner = labels.get(LABEL_USER) or container.get("Id", "?")[:12]
+            user = labels.get(LABEL_USER)
+            owner = names.server_key(user, labels.get(LABEL_SERVER, "")) if user else container.get("Id", "?")[:12]
             ids = [d for d in labels.get(LABEL_GPUS, "").split(",") if d]
             held.setdefault(owner, []).extend(ids)
         return held

@@ -142,7 +142,8 @@ class Servers:
 
         def one(container: dict) -> dict:
             stats = client.stats(container["Id"], stream=False, one_shot=True)
-            return {"user": (container.get("Labels") or {}).get(gpus.LABEL_USER, "?"),
+            labels = container.get("Labels") or {}
+            return {"user": labels.get(gpus.LABEL_USER, "?"), "server": labels.get(gpus.LABEL_SERVER, ""),
                     "created": container.get("Created", 0), "stats": stats}
 
         return list(self._pool.map(one, found))
@@ -152,15 +153,16 @@ class Servers:
         per_user = self.user_labels
         labels = ["user"] if per_user else []
 
-        def family(kind, name, doc):
-            return kind(name, doc, labels=labels)
+        def family(kind, name, doc, per_server=False):
+            # A user's servers (the default one: server="") each have their own series.
+            return kind(name, doc, labels=labels + ["server"] if per_user and per_server else labels)
 
-        running = family(GaugeMetricFamily, "devhub_user_server_running", "1 for each user's running server")
-        cpu = family(CounterMetricFamily, "devhub_user_cpu_seconds", "CPU time used by the user's running server")
-        memory = family(GaugeMetricFamily, "devhub_user_memory_bytes", "Memory in use (without page cache)")
-        limit = family(GaugeMetricFamily, "devhub_user_memory_limit_bytes", "The server's memory limit")
+        running = family(GaugeMetricFamily, "devhub_user_server_running", "1 for each user's running server", True)
+        cpu = family(CounterMetricFamily, "devhub_user_cpu_seconds", "CPU time used by the user's running server", True)
+        memory = family(GaugeMetricFamily, "devhub_user_memory_bytes", "Memory in use (without page cache)", True)
+        limit = family(GaugeMetricFamily, "devhub_user_memory_limit_bytes", "The server's memory limit", True)
         started = family(GaugeMetricFamily, "devhub_user_server_created_timestamp_seconds",
-                         "When the running server's container was created")
+                         "When the running server's container was created", True)
         ooms = family(CounterMetricFamily, "devhub_user_oom_kills", "Processes killed for memory in the user's servers")
         starts = family(CounterMetricFamily, "devhub_user_server_starts", "Starts of the user's server containers")
         home = family(GaugeMetricFamily, "devhub_user_home_bytes", "Size of the user's home volume (last measurement)")
@@ -170,14 +172,15 @@ class Servers:
             values = {"running": 1, "cpu": int(((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage", 0)) / 1e9,
                       "memory": memory_in_use(stats), "limit": int((stats.get("memory_stats") or {}).get("limit", 0))}
             for key, value in values.items():
-                totals[key][c["user"]] += value
+                totals[key][(c["user"], c["server"])] += value
             if per_user:
-                started.add_metric([c["user"]], c["created"])
-        users = sorted(set().union(*totals.values())) if per_user else []
+                started.add_metric([c["user"], c["server"]], c["created"])
+        servers = sorted(set().union(*totals.values())) if per_user else []
+        users = sorted({user for user, _ in servers})
         for fam, key in ((running, "running"), (cpu, "cpu"), (memory, "memory"), (limit, "limit")):
             if per_user:
-                for user in users:
-                    fam.add_metric([user], totals[key][user])
+                for server in servers:
+                    fam.add_metric(list(server), totals[key][server])
             else:
                 fam.add_metric([], sum(totals[key].values()))
         for fam, counter in ((ooms, self.events.oom_kills), (starts, self.events.starts)):

@@ -13,5 +13,8 @@ CUSTOM_SCOPES = {
     },
     SCOPE_ROUTE: {"description": "Look up the address and SSH host key of users' running servers."},
 }
-# The default `user` role plus managing one's own keys (`!user`: the role's holder).
-USER_ROLE = {"name": "user", "scopes": ["self", f"{SCOPE_KEYS_MANAGE}!user"]}
+# Sharing one's own servers (devhub.sharing), and naming the user shared with (JupyterHub asks
+# read:users:name for that). A share grants access:servers only: SSH scopes are never share scopes.
+SHARING_SCOPES = ["shares!user", "read:users:name"]
+# The default `user` role plus managing one's own keys (`!user`: the role's holder) and sharing.
+USER_ROLE = {"name": "user", "scopes": ["self", f"{SCOPE_KEYS_MANAGE}!user", *SHARING_SCOPES]}

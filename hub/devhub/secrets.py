@@ -5,6 +5,10 @@
 - proxy token    (PROXY_AUTH_TOKEN_FILE, 32 random bytes as hex): shared with the proxy service,
   which reads it through `python -m devhub.proxy`; kept outside DATA_DIR so the proxy never sees the
   hub's database or other secrets. CONFIGPROXY_AUTH_TOKEN in the environment takes precedence.
+- the tokens of the services compose runs (SSH gateway, Prometheus) and the egress proxy's key, each
+  in a volume shared with that one service (see read_or_create_shared).
+
+`for_hub(settings, log)` creates or reads all of them, at start, in this one place.
 
 An existing file that is readable by group/others, is not a regular file, or does not hold 64 hex
 digits is refused with an error saying which file and what is wrong (the hub does not start).
@@ -16,8 +20,12 @@ import os
 import re
 import secrets as _random
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 COOKIE_SECRET = "jupyterhub_cookie_secret"
@@ -34,6 +42,10 @@ class HubSecrets:
     cookie_secret: str = field(repr=False)
     crypt_key: str = field(repr=False)
     proxy_auth_token: str = field(repr=False)
+    # Shared with one service each; None (or "") when its volume is not there to hand it over.
+    gateway_token: str | None = field(default=None, repr=False)
+    metrics_token: str | None = field(default=None, repr=False)
+    egress_key: str = field(default="", repr=False)
 
 
 def read_or_create(path: Path | str, group: int | None = None) -> str:
@@ -129,3 +141,24 @@ def load(data_dir: Path | str, proxy_token_file: Path | str, env: dict[str, str]
         crypt_key=read_or_create(data_dir / CRYPT_KEY),
         proxy_auth_token=token,
     )
+
+
+def for_hub(settings: Settings, log=None, env: dict[str, str] | None = None) -> HubSecrets:
+    """Every secret the hub's configuration uses, created on first start (mode 600, or 640 for the
+    group a service reads its token by), read afterwards; a shared one whose volume is missing is
+    None (the service is left out) with a warning naming the fix."""
+    hub = load(settings.data_dir, settings.proxy_auth_token_file, env)
+    gateway = metrics = None
+    egress_key = ""
+    if settings.ssh_gateway:
+        gateway = read_or_create_shared(
+            settings.ssh_gateway_token_file, log, "SSH gateway disabled",
+            "mount the volume shared with the gateway there, or set SSH_GATEWAY_TOKEN_FILE; SSH_GATEWAY=0 silences this",
+            group=settings.ssh_gateway_token_gid)
+    metrics = read_or_create_shared(
+        settings.metrics_token_file, log, "Metrics token not created",
+        "mount the volume shared with Prometheus there, or set METRICS_TOKEN_FILE", group=settings.metrics_token_gid)
+    if settings.egress.enabled:
+        egress_key = read_or_create_shared(settings.egress_key_file, log, "Egress proxy disabled",
+                                           "mount the volume shared with the egress service there, or set EGRESS=off") or ""
+    return replace(hub, gateway_token=gateway, metrics_token=metrics, egress_key=egress_key)

@@ -1,11 +1,11 @@
-"""Hub-managed services and their roles: the idle cullers (IDLE_CULL_TIMEOUT, IDLE_CULL_TIMEOUT_GPU)
-and the SSH gateway's API identity (unless SSH_GATEWAY=0)."""
+"""Hub-managed services and their roles: the idle cullers (IDLE_CULL_TIMEOUT, IDLE_CULL_TIMEOUT_GPU,
+profiles' idle_timeout) and the SSH gateway's API identity (unless SSH_GATEWAY=0)."""
 
 from __future__ import annotations
 
 import sys
 
-from . import audit, secrets
+from . import audit
 from .scopes import SCOPE_KEYS_READ, SCOPE_ROUTE
 from .settings import Settings
 
@@ -15,6 +15,7 @@ CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:se
 GPU_CULLER = audit.GPU_CULLER
 # The same, plus reading servers' state (which GPUs they hold).
 GPU_CULLER_SCOPES = [*CULLER_SCOPES, "admin:server_state"]
+PROFILE_CULLER = audit.PROFILE_CULLER  # the same scopes: it reads each server's idle_timeout from its state
 
 
 def cull_every(timeout: int) -> int:
@@ -24,8 +25,12 @@ def cull_every(timeout: int) -> int:
 
 def cull_reasons(settings: Settings) -> dict[str, str]:
     """What each culler's stop means, for the audit log and the SSH gateway's notice (devhub.stops)."""
-    return {CULLER: f"idle for more than {duration(settings.idle_cull_timeout)} (IDLE_CULL_TIMEOUT)",
-            GPU_CULLER: f"GPU server idle for more than {duration(settings.idle_cull_timeout_gpu)} (IDLE_CULL_TIMEOUT_GPU)"}
+    default = settings.idle_cull_timeout
+    per_profile = ", ".join(f"{p.name}: {duration(p.idle_timeout or default) if p.idle_timeout or default else 'never'}"
+                            for p in settings.profiles)
+    return {CULLER: f"idle for more than {duration(default)} (IDLE_CULL_TIMEOUT)",
+            GPU_CULLER: f"GPU server idle for more than {duration(settings.idle_cull_timeout_gpu)} (IDLE_CULL_TIMEOUT_GPU)",
+            PROFILE_CULLER: f"idle for longer than its profile's idle_timeout ({per_profile})"}
 
 
 def duration(seconds: int) -> str:
@@ -36,17 +41,26 @@ def duration(seconds: int) -> str:
 
 
 def services_and_roles(settings: Settings) -> tuple[list[dict], list[dict]]:
-    """The idle culler (unless IDLE_CULL_TIMEOUT=0) and the GPU idle culler (with
-    IDLE_CULL_TIMEOUT_GPU, where servers can hold GPUs)."""
+    """The idle culler (unless IDLE_CULL_TIMEOUT=0), the GPU idle culler (with IDLE_CULL_TIMEOUT_GPU,
+    where servers can hold GPUs) and, when a profile sets idle_timeout, the per-profile culler, with
+    jupyterhub-idle-culler kept as a backstop at the longest timeout (it knows one timeout only)."""
+    default = settings.idle_cull_timeout
+    cullers = []  # (name, module and mode, timeout, seconds between passes, scopes) of those that run
+    if settings.profile_idle_timeouts:
+        timeouts = [default, *(p.idle_timeout for p in settings.profiles)]
+        every = cull_every(min(t for t in timeouts if t))
+        cullers.append((PROFILE_CULLER, ["devhub.culler", "--profiles"], default, every, GPU_CULLER_SCOPES))
+        if default:
+            cullers.append((CULLER, ["jupyterhub_idle_culler"], max(timeouts), every, CULLER_SCOPES))
+    elif default:
+        cullers.append((CULLER, ["jupyterhub_idle_culler"], default, cull_every(default), CULLER_SCOPES))
+    gpu = settings.idle_cull_timeout_gpu
+    if settings.may_hold_gpus and gpu:
+        cullers.append((GPU_CULLER, ["devhub.culler", "--gpus"], gpu, cull_every(gpu), GPU_CULLER_SCOPES))
     services, roles = [], []
-    cullers = [(CULLER, "jupyterhub_idle_culler", settings.idle_cull_timeout, CULLER_SCOPES)]
-    if settings.may_hold_gpus:
-        cullers.append((GPU_CULLER, "devhub.gpu_culler", settings.idle_cull_timeout_gpu, GPU_CULLER_SCOPES))
-    for name, module, timeout, scopes in cullers:
-        if timeout == 0:
-            continue
-        services.append({"name": name, "command": [sys.executable, "-m", module, f"--timeout={timeout}",
-                                                   f"--cull-every={cull_every(timeout)}"]})
+    for name, module, timeout, every, scopes in cullers:
+        services.append({"name": name, "command": [sys.executable, "-m", *module, f"--timeout={timeout}",
+                                                   f"--cull-every={every}"]})
         roles.append({"name": name, "scopes": list(scopes), "services": [name]})
     return services, roles
 
@@ -57,14 +71,9 @@ SSH_GATEWAY = "ssh-gateway"
 SSH_GATEWAY_SCOPES = [SCOPE_KEYS_READ, SCOPE_ROUTE, "read:servers", "servers", "users:activity"]
 
 
-def ssh_gateway(settings: Settings, log=None) -> tuple[list[dict], list[dict]]:
-    """The gateway as an external service (compose runs it), its token readable by the group
-    SSH_GATEWAY_TOKEN_GID (it runs as another user)."""
-    if not settings.ssh_gateway:
-        return [], []
-    return external_service(SSH_GATEWAY, SSH_GATEWAY_SCOPES, settings.ssh_gateway_token_file,
-                            settings.ssh_gateway_token_gid, log, "SSH gateway disabled",
-                            "mount the volume shared with the gateway there, or set SSH_GATEWAY_TOKEN_FILE; SSH_GATEWAY=0 silences this")
+def ssh_gateway(token: str | None) -> tuple[list[dict], list[dict]]:
+    """The gateway as an external service (compose runs it) with its token (secrets.for_hub), if any."""
+    return external_service(SSH_GATEWAY, SSH_GATEWAY_SCOPES, token)
 
 
 METRICS_READER = "prometheus"
@@ -72,20 +81,15 @@ METRICS_READER = "prometheus"
 METRICS_READER_SCOPES = ["read:metrics"]
 
 
-def metrics_reader(settings: Settings, log=None) -> tuple[list[dict], list[dict]]:
+def metrics_reader(token: str | None) -> tuple[list[dict], list[dict]]:
     """Prometheus (compose profile "monitoring") as an external service with only read:metrics."""
-    return external_service(METRICS_READER, METRICS_READER_SCOPES, settings.metrics_token_file,
-                            settings.metrics_token_gid, log, "Metrics token not created",
-                            "mount the volume shared with Prometheus there, or set METRICS_TOKEN_FILE")
+    return external_service(METRICS_READER, METRICS_READER_SCOPES, token)
 
 
-def external_service(name: str, scopes: list[str], token_file: str, gid: int | None, log, disabled: str,
-                     fix: str) -> tuple[list[dict], list[dict]]:
-    """A service that compose runs (no URL, no command): its API token is generated on first start
-    into `token_file` (mode 600, or 640 for the group `gid`), whose directory must be a volume shared
-    with that service only. Without that directory the service is left out, with a warning (nothing
-    could hand the token over)."""
-    token = secrets.read_or_create_shared(token_file, log, disabled, fix, group=gid)
+def external_service(name: str, scopes: list[str], token: str | None) -> tuple[list[dict], list[dict]]:
+    """A service that compose runs (no URL, no command), with the API token the hub created in a
+    volume shared with it only (secrets.for_hub); without one, it is left out (nothing could hand
+    the token over: secrets.for_hub has warned)."""
     if token is None:
         return [], []
     service = {"name": name, "api_token": token, "display": False}

@@ -2,15 +2,19 @@
 
 Everything DockerSpawner already does (create/start/stop/remove, internal IPs, volumes, cpu/mem
 limits, extra_host_config/extra_create_kwargs) is used as is; this class only supplies per-user
-defaults from the settings and adds:
+defaults and adds:
 
-- one Docker network per user (USER_NETWORK_PREFIX + escaped name, bridge, internal: no egress),
-  created on start, with the hub and proxy containers of the same compose project attached
-  (aliases: their compose service names, and HUB_CONNECT_HOST for the hub); removed on stop;
-- GPU allocation (gpus.py), recorded in the container labels devhub.user / devhub.gpus;
-- resource profiles on the spawn page when PROFILES is set;
-- delete_forever(): the user's home volume is removed, archived or kept (ON_USER_DELETE) when the
-  user is deleted;
+- one Docker network per server (devhub.names.ServerObjects: USER_NETWORK_PREFIX + escaped name,
+  plus "-s-" + the name of a named server; bridge, internal: no egress), created on start, with
+  the hub and proxy containers of the same compose project attached (aliases: their compose
+  service names, and HUB_CONNECT_HOST for the hub); removed on stop;
+- GPU allocation (gpus.py), recorded in the container labels devhub.user / devhub.server / devhub.gpus;
+- resource profiles on the spawn page when PROFILES is set, chosen per server; a profile's own idle
+  timeout is kept in the server's state for devhub.culler;
+- named servers (MAX_SERVERS_PER_USER): each has its own container and network, all of a user's
+  servers mount the same home volume (one home per person);
+- delete_forever(): a named server's network goes with it; when the user is deleted, the home
+  volume is removed, archived or kept (ON_USER_DELETE);
 - a hook for the container's authorized SSH keys (DEVHUB_SSH_AUTHORIZED_KEYS): by default only the
   SSH gateway's client key (SSH_GATEWAY_CLIENT_KEY_FILE); users' own keys are checked at the gateway;
 - the SSH route for the gateway (ssh_route()): the container's address on its network and its SSH
@@ -18,6 +22,10 @@ defaults from the settings and adds:
 - the egress proxy's settings for the server (devhub.egress), no external DNS, rotated logs;
 - hardening applied last: an operator's extra_host_config adds settings, never removes the hardening;
 - user names used literally where DockerSpawner renders templates (labels).
+
+Its options are traits (`jupyterhub --help-all` lists them, with the variable each comes from):
+devhub.config sets them from the environment, as it sets DockerSpawner's image, mem_limit and cpu_limit
+and the Spawner's hub_connect_url (USERS_HUB_API_URL); a jupyterhub_config.d file overrides any one.
 """
 
 from __future__ import annotations
@@ -31,20 +39,23 @@ import tarfile
 import time
 from pathlib import Path
 from typing import Any as TAny
+from urllib.parse import urlsplit
 
 import docker.errors
+import docker.types
 from dockerspawner import DockerSpawner
-from traitlets import Any, Callable, List, Unicode, default, validate
+from traitlets import (Any, Bool, Callable, Enum, Instance, Integer, List, TraitError, Unicode, default, observe,
+                       validate)
 
-from . import audit, egress, gpus, names
-from .settings import Profile, Settings, size_in_bytes
+from . import audit, egress, gpus, names, subnets, timeline
+from .settings import ON_USER_DELETE, SIZE, Profile, size_in_bytes
 from .ssh_keys import InvalidKey, parse_public_key
-from .ssh_keystore import owner_of
 from .stops import STOPS
 
 HOME = "/home/jovyan"
 DATASETS = "/datasets"
 LABEL_USER = gpus.LABEL_USER
+LABEL_SERVER = gpus.LABEL_SERVER  # a named server's name; absent on the default server
 LABEL_ROLE = "devhub.role"  # user-server | user-network | home | home-archive | archive-helper
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
@@ -57,14 +68,28 @@ GATEWAY_SERVICE = "sshgw"  # the SSH gateway's compose service name
 FRONT_SERVICE = "nginx"  # its internal listener is user servers' way to the hub's API (USERS_HUB_API_URL)
 
 
+# Subnets are chosen and networks created one at a time in this process (see _create_network).
+_NETWORK_CREATION = asyncio.Lock()
+
+# What every user container runs under, whatever the settings (the image tests run the image under
+# the same: tests/conftest.py HARDENED).
+CONTAINER_USER = "1000:100"  # jovyan:users
+LOCKED_DOWN: dict[str, TAny] = {"cap_drop": ["ALL"], "cap_add": [], "privileged": False,
+                                "security_opt": ["no-new-privileges"], "read_only": True}
+RUN_TMPFS = "rw,nosuid,nodev,noexec,uid=1000,gid=100,mode=0755,size=64m"  # supervisord's and sshd's sockets
+
+
+def tmp_tmpfs(size: int) -> str:
+    return f"rw,nosuid,nodev,size={size},mode=1777"
+
+
 def gateway_client_key(spawner: "DevhubSpawner") -> str:
     """Default for DevhubSpawner.ssh_authorized_keys: the SSH gateway's client public key, read from
-    SSH_GATEWAY_CLIENT_KEY_FILE at each start (the gateway writes it); none, with a warning, if the
-    file is missing or invalid, or with SSH_GATEWAY=0."""
-    s = spawner.s
-    if not s.ssh_gateway:
+    DevhubSpawner.gateway_client_key_file at each start (the gateway writes it); none, with a warning,
+    if the file is missing or invalid, or without the gateway (DevhubSpawner.ssh_gateway)."""
+    if not spawner.ssh_gateway:
         return ""
-    path = Path(s.ssh_gateway_client_key_file)
+    path = Path(spawner.gateway_client_key_file)
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
@@ -78,17 +103,6 @@ def gateway_client_key(spawner: "DevhubSpawner") -> str:
     except InvalidKey as exc:
         spawner.log.warning("SSH gateway client key %s is invalid (%s): %s's server gets no SSH key", path, exc, spawner.user.name)
         return ""
-
-
-def delete_user_ssh_keys(spawner) -> None:
-    """User deletion: delete the user's SSH keys from spawner.ssh_key_store (if set)."""
-    store = spawner.ssh_key_store
-    if store is None:
-        return
-    orm_user = getattr(spawner.user, "orm_user", None)
-    owner = owner_of(orm_user) if orm_user is not None else None
-    removed = store.delete_user(owner, spawner.user.name)
-    spawner.log.info("User %s deleted; removed %d SSH key(s)", spawner.user.name, removed)
 
 
 def literal(text: str) -> str:
@@ -134,16 +148,108 @@ class SshHostKeyState:
 
 
 class DevhubSpawner(SshHostKeyState, DockerSpawner):
-    devhub_settings = Any(help="devhub.settings.Settings of this hub (set by devhub.config).").tag(config=True)
+    # ---- options (devhub.config sets them from the variables named in their help) ----
+
+    profiles = List(
+        Instance(Profile),
+        help="Resource profiles (devhub.settings.Profile) offered on the spawn page, the first preselected; "
+        "none: no form, every server gets mem_limit, cpu_limit and gpu_mode (PROFILES).",
+    ).tag(config=True)
+
+    gpu_mode = Unicode(
+        "none", help="GPUs of a server without a profile: none, all, or N of gpu_devices per server (GPU_MODE)."
+    ).tag(config=True)
+
+    gpu_devices = List(
+        Unicode(), help="The GPUs handed out N per server (gpu_mode N, or a profile's), as indexes or UUIDs (GPU_DEVICES)."
+    ).tag(config=True)
+
+    pids_limit = Integer(1024, min=1, help="Processes per server (USER_PIDS_LIMIT).").tag(config=True)
+
+    shm_size = Unicode("1G", help="Size of /dev/shm per server, e.g. 1G or 512m (USER_SHM_SIZE).").tag(config=True)
+
+    tmp_size = Unicode("2G", help="Size of /tmp (in memory) per server, e.g. 2G or 512m (USER_TMP_SIZE).").tag(
+        config=True
+    )
+
+    datasets_source = Unicode(
+        "devhub-datasets", help="A volume or absolute host path, mounted read-only at /datasets (DATASETS_SOURCE)."
+    ).tag(config=True)
+
+    home_volume_prefix = Unicode(
+        "devhub-home-", help="Users' home volumes are named <prefix><escaped user name> (USER_VOLUME_PREFIX)."
+    ).tag(config=True)
+
+    network_prefix = Unicode(
+        "devhub-user-", help="Servers' containers and networks are named <prefix><escaped user name>[-s-<server>] "
+        "(USER_NETWORK_PREFIX)."
+    ).tag(config=True)
+
+    health_interval = Integer(
+        30, min=1, help="Seconds between Docker's health checks of a running server. The image's own 2 s "
+        "suits a container run alone; each check is an exec in the container, an HTTP request and an sshd "
+        "handshake (about 0.1 s of CPU), so at 2 s 25 idle servers keep one core busy. The hub does not "
+        "wait for this status: it checks a new server itself.",
+    ).tag(config=True)
+
+    network_pool = Unicode(
+        "10.213.0.0/16", help="Private IPv4 network each server's internal network takes a /27 of "
+        "(USER_NETWORK_POOL); Docker's own default pools hold only about 30 networks.",
+    ).tag(config=True)
+
+    @validate("network_pool")
+    def _valid_network_pool(self, proposal):
+        try:
+            return str(subnets.parse_pool(proposal["value"]))
+        except ValueError as exc:
+            raise TraitError(f"network_pool {proposal['value']!r}: {exc}") from None
+
+    on_user_delete = Enum(
+        ON_USER_DELETE, "remove",
+        help="A deleted user's home volume: remove, archive (a copy is kept) or keep (ON_USER_DELETE).",
+    ).tag(config=True)
+
+    extra_ca = Unicode(
+        "", help="PEM certificates users' servers trust besides the system's, as DEVHUB_EXTRA_CA (USER_EXTRA_CA).",
+    ).tag(config=True)
+
+    egress_policy = Instance(
+        egress.Policy, args=(),
+        help="What users' servers reach on the internet: a devhub.egress.Policy (EGRESS, EGRESS_ALLOW, ...).",
+    ).tag(config=True)
+
+    hub_connect_host = Unicode(
+        "hub", help="The name user servers reach the hub by when hub_connect_url is unset (HUB_CONNECT_HOST)."
+    ).tag(config=True)
+
+    ssh_gateway = Bool(
+        True, help="Whether the SSH gateway is attached to user networks and its key let in (SSH_GATEWAY)."
+    ).tag(config=True)
+
+    gateway_client_key_file = Unicode(
+        "/srv/sshgw-state/gateway_client_key.pub",
+        help="The SSH gateway's client public key, read at each start (SSH_GATEWAY_CLIENT_KEY_FILE).",
+    ).tag(config=True)
+
+    @validate("gpu_mode")
+    def _validate_gpu_mode(self, proposal):
+        value = proposal["value"]
+        if value in ("none", "all") or (value.isdigit() and int(value) > 0):
+            return value
+        raise TraitError(f"DevhubSpawner.gpu_mode={value!r} is invalid: expected none, all or a whole number > 0")
+
+    @validate("shm_size", "tmp_size")
+    def _validate_size(self, proposal):
+        value = proposal["value"]
+        if SIZE.fullmatch(value):
+            return value
+        name = proposal["trait"].name
+        raise TraitError(f"DevhubSpawner.{name}={value!r} is invalid: expected a size like 2G or 512m")
 
     ssh_authorized_keys = Callable(
         gateway_client_key,
         help="""Callable(spawner) -> str (may be async): the SSH public keys allowed into the
         container, one per line, passed as DEVHUB_SSH_AUTHORIZED_KEYS (default: the gateway's).""",
-    ).tag(config=True)
-
-    ssh_key_store = Any(
-        None, help="devhub.ssh_keystore.KeyStore of users' SSH keys; the user's are deleted with the user."
     ).tag(config=True)
 
     gpu_pool = Any(help="gpus.GpuPool shared by all spawners (default: one per hub, from Docker labels).").tag(
@@ -161,44 +267,46 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
 
     @default("connect_services")
     def _default_connect_services(self):
-        services = ["hub", "proxy"] + ([GATEWAY_SERVICE] if self.s.ssh_gateway else [])
-        services += [egress.SERVICE] if self.s.egress.enabled else []
-        return services + ([FRONT_SERVICE] if self.s.users_hub_api_url else [])
+        services = ["hub", "proxy"] + ([GATEWAY_SERVICE] if self.ssh_gateway else [])
+        services += [egress.SERVICE] if self.egress_policy.enabled else []
+        return services + ([FRONT_SERVICE] if self.hub_connect_url else [])
+
+    @property
+    def hub_api_host(self) -> str:
+        """The name user servers resolve for the hub's API: hub_connect_url's host (USERS_HUB_API_URL,
+        nginx's internal listener), "" when they reach the hub itself by hub_connect_host."""
+        return urlsplit(self.hub_connect_url or "").hostname or ""
 
     def peer_aliases(self, service: str) -> list[str]:
         """The names user servers know a peer by: the egress proxy, and the hub's API (nginx's
-        internal listener with USERS_HUB_API_URL, else the hub itself); the others are nameless there."""
+        internal listener with hub_connect_url, else the hub itself); the others are nameless there."""
         if service == egress.SERVICE:
             return [service]
-        if self.s.users_hub_api_url:
-            return [self.s.users_hub_api_host] if service == FRONT_SERVICE else []
-        return list(dict.fromkeys(["hub", self.s.hub_connect_host])) if service == "hub" else [service]
+        if self.hub_connect_url:
+            return [self.hub_api_host] if service == FRONT_SERVICE else []
+        return list(dict.fromkeys(["hub", self.hub_connect_host])) if service == "hub" else [service]
 
-    # ---- defaults derived from the settings ----
+    # ---- DockerSpawner's settings, per server ----
 
     @property
-    def s(self) -> Settings:
-        if self.devhub_settings is None:
-            raise RuntimeError("DevhubSpawner.devhub_settings is not set (use devhub.config.configure)")
-        return self.devhub_settings
-
-    @default("image")
-    def _default_image(self):
-        return self.s.user_image
+    def objects(self) -> names.ServerObjects:
+        """The Docker names of this server's container, network and host, and of the user's home."""
+        return names.ServerObjects(user=self.user.name, server=self.name,
+                                   network_prefix=self.network_prefix, volume_prefix=self.home_volume_prefix)
 
     @default("object_name")
     def _object_name_default(self):
-        # Same prefix as the user's network: one setting names a deployment's per-user objects.
-        return names.container_name(self.user.name, self.s.user_network_prefix)
+        return self.objects.container
 
+    @observe("image")
     def _image_changed(self, change):
-        # DockerSpawner re-renders the name from its template on image changes; ours does not
-        # depend on the image.
-        self.object_name = self._object_name_default()
+        # Replaces DockerSpawner's handler, which re-renders the name from its template on image
+        # changes: ours does not depend on the image, and stays unset (not checked) until it is used.
+        pass
 
     @default("network_name")
     def _default_network_name(self):
-        return names.network_name(self.s.user_network_prefix, self.user.name)
+        return self.objects.network
 
     @default("use_internal_ip")
     def _default_use_internal_ip(self):
@@ -214,15 +322,7 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
 
     @default("read_only_volumes")
     def _default_read_only_volumes(self):
-        return {self.s.datasets_source: DATASETS}
-
-    @default("mem_limit")
-    def _default_mem_limit(self):
-        return self.s.user_mem_limit
-
-    @default("cpu_limit")
-    def _default_cpu_limit(self):
-        return self.s.user_cpu_limit
+        return {self.datasets_source: DATASETS}
 
     @default("extra_host_config")
     def _default_extra_host_config(self):
@@ -240,14 +340,16 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
         # The host name says whose server this is (shells, logs), e.g. devhub-alice.
         # DockerSpawner renders these with str.format: braces in a user name stay literal.
         return lambda spawner: {
-            "user": "1000:100",
+            "user": CONTAINER_USER,
             "labels": {key: literal(value) for key, value in spawner.container_labels().items()},
-            "hostname": names.docker_name("devhub-", spawner.user.name),
+            "hostname": spawner.objects.hostname,
+            # The image's own check (test and command) at the hub's pace: Docker keeps the rest.
+            "healthcheck": {"interval": spawner.health_interval * 1_000_000_000},
         }
 
     @default("options_form")
     def _default_options_form(self):
-        return self.profiles_form if self.s.profiles else ""
+        return self.profiles_form if self.profiles else ""
 
     @default("options_from_form")
     def _default_options_from_form(self):
@@ -255,7 +357,7 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
 
     @property
     def home_volume(self) -> str:
-        return names.volume_name(self.s.user_volume_prefix, self.user.name)
+        return self.objects.home
 
     # ---- what the container is created with ----
 
@@ -263,20 +365,12 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
     _ssh_keys: str = ""
 
     def hardened_host_config(self) -> dict[str, TAny]:
-        s = self.s
         config: dict[str, TAny] = {
-            "cap_drop": ["ALL"],
-            "cap_add": [],
-            "privileged": False,
-            "network_mode": self.network_name,  # the user's own internal network, never host or bridge
-            "security_opt": ["no-new-privileges"],
-            "read_only": True,
-            "tmpfs": {
-                "/tmp": f"rw,nosuid,nodev,size={size_in_bytes(s.user_tmp_size)},mode=1777",
-                "/run": "rw,nosuid,nodev,noexec,uid=1000,gid=100,mode=0755,size=64m",
-            },
-            "pids_limit": s.user_pids_limit,
-            "shm_size": s.user_shm_size,
+            **LOCKED_DOWN,
+            "network_mode": self.network_name,  # the server's own internal network, never host or bridge
+            "tmpfs": {"/tmp": tmp_tmpfs(size_in_bytes(self.tmp_size)), "/run": RUN_TMPFS},
+            "pids_limit": self.pids_limit,
+            "shm_size": self.shm_size,
             # A chatty server cannot fill the host's disk with its log (like the stack's own services).
             "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
             # No external name resolution from user servers (devhub.egress.UNANSWERED_DNS).
@@ -288,8 +382,14 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
             config["device_requests"] = list(gpu.device_requests)
         return config
 
+    def owner_labels(self, role: str) -> dict[str, str]:
+        labels = {LABEL_USER: self.user.name, LABEL_ROLE: role}
+        if self.name:
+            labels[LABEL_SERVER] = self.name
+        return labels
+
     def container_labels(self) -> dict[str, str]:
-        labels = {LABEL_USER: self.user.name, LABEL_ROLE: "user-server"}
+        labels = self.owner_labels("user-server")
         if self._gpu is not None:
             labels.update(self._gpu.labels)
         return labels
@@ -298,36 +398,36 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
         env = super().get_env()
         env["DEVHUB_SSH_AUTHORIZED_KEYS"] = self._ssh_keys
         env["DEVHUB_USER"] = self.user.name
-        if self.s.user_extra_ca:
-            env["DEVHUB_EXTRA_CA"] = self.s.user_extra_ca
+        if self.extra_ca:
+            env["DEVHUB_EXTRA_CA"] = self.extra_ca
         env.update(self.egress_environment())
         env.update((self._gpu or gpus.request_for("none")).env)
         return env
 
     def egress_environment(self) -> dict[str, str]:
         """Proxy settings for this user's server (devhub.egress), with the hub reached directly."""
-        if self.s.egress.enabled and not self.egress_key:
+        if self.egress_policy.enabled and not self.egress_key:
             self.log.warning("No egress key: %s's server gets no internet proxy", self.user.name)
             return {}
-        direct = ((self.s.users_hub_api_host,) if self.s.users_hub_api_url
-                  else tuple(dict.fromkeys(("hub", self.s.hub_connect_host))))
-        return egress.user_environment(self.s.egress, self.egress_key, names.escape(self.user.name), direct)
+        direct = ((self.hub_api_host,) if self.hub_connect_url
+                  else tuple(dict.fromkeys(("hub", self.hub_connect_host))))
+        return egress.user_environment(self.egress_policy, self.egress_key, names.escape(self.user.name), direct)
 
     # ---- profiles ----
 
     def profile(self) -> Profile | None:
         """The profile chosen in user_options (validated again: the API can bypass the form)."""
-        if not self.s.profiles:
+        if not self.profiles:
             return None
-        name = (self.user_options or {}).get("profile") or self.s.profiles[0].name
-        for profile in self.s.profiles:
+        name = (self.user_options or {}).get("profile") or self.profiles[0].name
+        for profile in self.profiles:
             if profile.name == name:
                 return profile
-        raise ValueError(f"unknown profile {name!r}; choose one of " + ", ".join(p.name for p in self.s.profiles))
+        raise ValueError(f"unknown profile {name!r}; choose one of " + ", ".join(p.name for p in self.profiles))
 
     def profiles_form(self, spawner=None) -> str:
         options = []
-        for i, p in enumerate(self.s.profiles):
+        for i, p in enumerate(self.profiles):
             gpu = {"none": "no GPU", "all": "all GPUs"}.get(p.gpus, f"{p.gpus} GPU(s)")
             label = f"{p.display_name} ({p.cpu:g} CPU, {p.mem} memory, {gpu})"
             selected = " selected" if i == 0 else ""
@@ -342,7 +442,7 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
     def profile_from_form(self, formdata) -> dict[str, str]:
         value = formdata.get("profile", [""])
         name = value[0] if isinstance(value, list) and value else str(value)
-        if self.s.profiles and name not in {p.name for p in self.s.profiles}:
+        if self.profiles and name not in {p.name for p in self.profiles}:
             raise ValueError(f"unknown profile {name!r}")
         return {"profile": name} if name else {}
 
@@ -350,16 +450,17 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
         """Apply the chosen profile's cpu/mem; return the GPU mode for this start."""
         profile = self.profile()
         if profile is None:
-            return self.s.gpu_mode
+            return self.gpu_mode
         self.cpu_limit = profile.cpu
         self.mem_limit = profile.mem
+        self._idle_timeout = profile.idle_timeout
         return profile.gpus
 
     # ---- GPUs ----
 
     def _pool(self) -> gpus.GpuPool:
         if self.gpu_pool is None:
-            self.gpu_pool = gpus.shared_pool(self.s.gpu_devices, self.client)
+            self.gpu_pool = gpus.shared_pool(self.gpu_devices, self.client)
         return self.gpu_pool
 
     async def allocate_gpus(self, mode: str) -> gpus.GpuRequest:
@@ -367,12 +468,12 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
             return gpus.request_for(mode)
         pool = self._pool()
         loop = asyncio.get_running_loop()
-        devices = await loop.run_in_executor(self.executor, pool.claim, self.user.name, int(mode))
+        devices = await loop.run_in_executor(self.executor, pool.claim, self.objects.key, int(mode))
         return gpus.request_for("ids", devices)
 
     def release_gpus(self) -> None:
         if self._gpu is not None and self._gpu.devices:
-            self._pool().release(self.user.name)
+            self._pool().release(self.objects.key)
         self._gpu = None
 
     # ---- per-user network ----
@@ -403,24 +504,7 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
         """Create the user's internal network if missing and attach the hub and proxy to it."""
         name = self.network_name
         found = [n for n in await self.docker("networks", names=[name]) if n["Name"] == name]
-        if found:
-            network_id = found[0]["Id"]
-        else:
-            try:
-                created = await self.docker(
-                    "create_network",
-                    name,
-                    driver="bridge",
-                    internal=True,
-                    check_duplicate=True,
-                    labels={LABEL_USER: self.user.name, LABEL_ROLE: "user-network"},
-                )
-                network_id = created["Id"]
-                self.log.info("Created network %s for %s", name, self.user.name)
-            except docker.errors.APIError as exc:
-                if exc.status_code != 409:
-                    raise
-                network_id = (await self.docker("inspect_network", name))["Id"]
+        network_id = found[0]["Id"] if found else await self._create_network(name)
         attached = (await self.docker("inspect_network", network_id)).get("Containers") or {}
         for container_id, aliases in (await self._compose_peers()).items():
             if container_id in attached:
@@ -431,6 +515,33 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
                 if exc.status_code not in (403, 409) or "already exists" not in str(exc):
                     raise
         return network_id
+
+    async def _create_network(self, name: str) -> str:
+        """Create the server's network on a free subnet of network_pool. The hub creates networks one
+        at a time; another deployment on the same engine may take the same subnet in between, and
+        Docker then refuses the overlap, so the next free one is tried."""
+        pool = subnets.parse_pool(self.network_pool)
+        async with _NETWORK_CREATION:
+            for _ in range(8):
+                subnet = subnets.free_subnet(pool, subnets.used_subnets(await self.docker("networks")))
+                if subnet is None:
+                    raise RuntimeError(f"No free /{subnets.SUBNET_PREFIX} left in USER_NETWORK_POOL={pool} for "
+                                       f"{name}: give the hub a larger pool")
+                try:
+                    created = await self.docker(
+                        "create_network", name, driver="bridge", internal=True, check_duplicate=True,
+                        labels=self.owner_labels("user-network"),
+                        ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=str(subnet))]),
+                    )
+                except docker.errors.APIError as exc:
+                    if exc.status_code == 409:  # created meanwhile under this name (another hub process)
+                        return (await self.docker("inspect_network", name))["Id"]
+                    if "overlap" in str(exc).lower():  # that subnet was taken meanwhile
+                        continue
+                    raise
+                self.log.info("Created network %s (%s) for %s", name, subnet, self.user.name)
+                return created["Id"]
+        raise RuntimeError(f"Could not create network {name}: every free subnet of {pool} was taken meanwhile")
 
     async def remove_network(self) -> None:
         """Detach everything from the user's network and remove it (best effort, logged)."""
@@ -524,29 +635,48 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
         }
 
     # The GPUs this server holds, in its state ("all", "0,1"; absent: none): the GPU idle culler
-    # (devhub.gpu_culler) reads it through the REST API.
+    # (devhub.culler) reads it through the REST API.
+    # A profile's own idle timeout (seconds), in the state for devhub.culler, which culls per server.
+    _idle_timeout: int = 0
+
     def get_state(self):
         state = super().get_state()
         held = gpus.held(self._gpu)
         if held:
             state["gpus"] = held
+        if self._idle_timeout:
+            state["idle_timeout"] = self._idle_timeout
         return state
 
+    def load_state(self, state):
+        super().load_state(state)
+        self._idle_timeout = int(state.get("idle_timeout") or 0)
+
+    def clear_state(self):
+        super().clear_state()
+        self._idle_timeout = 0
+
     async def start(self):
+        names.check_server_name(self.name)  # the home page lets users type any name; say which are usable
         self.ssh_host_key = ""  # a new container: read it again once it runs
-        STOPS.forget(self.user.name)  # the last stop's reason is no news once the server runs again
+        STOPS.forget(self.objects.key)  # the last stop's reason is no news once the server runs again
         mode = self.apply_profile()
-        keys = self.ssh_authorized_keys(self)
-        self._ssh_keys = (await keys if inspect.isawaitable(keys) else keys) or ""
-        self._gpu = await self.allocate_gpus(mode)
+        steps = timeline.Steps()
+        with steps.step("ssh_keys"):
+            keys = self.ssh_authorized_keys(self)
+            self._ssh_keys = (await keys if inspect.isawaitable(keys) else keys) or ""
+        with steps.step("gpus"):
+            self._gpu = await self.allocate_gpus(mode)
         try:
-            await self.ensure_network()
-            started = await super().start()
+            with steps.step("network"):
+                await self.ensure_network()
+            with steps.step("container"):  # DockerSpawner: create (or reuse) and start it
+                started = await super().start()
         except BaseException:
             self.release_gpus()
             raise
         audit.record("spawn", user=self.user.name, server=self.name or None, container=self.object_name,
-                     image=self.image, gpus=self._gpu.devices if self._gpu else None)
+                     image=self.image, gpus=self._gpu.devices if self._gpu else None, steps=steps.summary())
         return started
 
     async def stop(self, now=False):
@@ -560,9 +690,13 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
     # ---- user deletion ----
 
     async def delete_forever(self):
-        """Called by JupyterHub when the user is deleted: remove, archive or keep the home volume."""
-        delete_user_ssh_keys(self)
-        policy = self.s.on_user_delete
+        """Called by JupyterHub when a named server is removed (its network goes) or the user is
+        deleted (the default server's call: remove, archive or keep the home volume; devhub.deletion
+        has stopped the user's other servers and deleted their SSH keys by then)."""
+        if self.name:
+            await self.remove_network()
+            return
+        policy = self.on_user_delete
         volume = self.home_volume
         await self.remove_network()
         if policy == "keep":
@@ -585,12 +719,12 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
             me = await self.docker("inspect_container", socket.gethostname())
             return me["Image"]
         except docker.errors.NotFound:
-            return self.s.user_image
+            return self.image
 
     async def archive_volume(self, volume: str) -> str:
         """Copy `volume` into a new devhub-archive-<escaped>-<UTC timestamp> volume; return its name."""
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        archive = names.archive_volume_name(self.user.name, stamp)
+        archive = self.objects.archive(stamp)
         labels = {LABEL_USER: self.user.name, LABEL_ROLE: "home-archive", "devhub.archived-from": volume}
         await self.docker("create_volume", archive, labels=labels)
         host_config = self.client.create_host_config(
@@ -609,7 +743,7 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
             user="0:0",
             labels={LABEL_USER: self.user.name, LABEL_ROLE: "archive-helper"},
             host_config=host_config,
-            name=names.docker_name("devhub-archiver-", self.user.name),
+            name=self.objects.archiver,
         )
         try:
             await self.docker("start", helper["Id"])

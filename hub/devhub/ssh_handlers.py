@@ -6,7 +6,10 @@ REST API (JupyterHub token or cookie auth; JSON errors {"status": N, "message": 
     POST   /hub/api/devhub/ssh/users/{name}/keys       {"name": "...", "key": "ssh-ed25519 ..."}
                                                        201 entry | 400 with the reason
     DELETE /hub/api/devhub/ssh/users/{name}/keys/{id}  204 | 404 unknown id
-    GET    /hub/api/devhub/ssh/users/{name}/route      200 {"host", "port", "host_key", "user", "container",
+    GET    /hub/api/devhub/ssh/users/{name}/route      (the default server; a named one's:
+                                                        /hub/api/devhub/ssh/users/{name}/servers/{server}/route,
+                                                        404 {"unknown_server": true, "message"} if never created)
+                                                       200 {"host", "port", "host_key", "user", "container",
                                                             "notice"} (notice: disk soft limit, for shells)
                                                        409 server not running, or its host key not yet known;
                                                            not running: {"stop_pending": bool, "last_stop":
@@ -28,7 +31,8 @@ Requests without the needed scope get 403 whether or not the user exists; 404 fo
 user is only told to callers that may see every user.
 
 Page: GET /hub/ssh-keys (linked from the home page): list, add, delete keys, plus a ready-to-paste
-~/.ssh/config block for VS Code Remote-SSH and a port-forwarding example.
+~/.ssh/config block (one Host per server, named ones as alice+exp1) and an ssh command per server,
+and a port-forwarding example.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from jupyterhub.handlers.base import BaseHandler
 from jupyterhub.scopes import has_scope
 from tornado import web
 
-from . import access, audit, recent_login
+from . import access, audit, names, recent_login
 from .scopes import CUSTOM_SCOPES, SCOPE_KEYS_MANAGE, SCOPE_KEYS_READ, SCOPE_ROUTE
 from .disk import HomeUsage
 from .settings import Settings
@@ -140,9 +144,6 @@ class SshKeysAPIHandler(_SshMixin, APIHandler):
         unknown = sorted(set(body) - {"name", "key"})
         if unknown:
             raise _bad_request(f"unknown fields {unknown}; send only 'name' and 'key'")
-        # The default server's record must exist so that deleting the user runs
-        # DevhubSpawner.delete_forever, which deletes these keys.
-        user.spawner  # noqa: B018
         try:
             entry = self.store.add(owner_of(user), user.name, body["name"], body["key"])
         except InvalidKey as exc:
@@ -167,15 +168,17 @@ class SshKeyAPIHandler(_SshMixin, APIHandler):
 
 
 class SshRouteAPIHandler(_SshMixin, APIHandler):
-    async def get(self, user_name):
+    async def get(self, user_name, server_name=""):
         user = self.authorize(SCOPE_ROUTE, user_name)
         refusal = await self.ssh_refusal(user)
         if refusal:
             raise web.HTTPError(403, "SSH refused: %s", refusal)
-        spawner = user.spawners.get("")
+        if server_name:
+            self.require_named_server(user, server_name)
+        spawner = user.spawners.get(server_name)  # dict.get: a stopped server is not instantiated
         route = await spawner.ssh_route() if spawner is not None and spawner.ready else None
         if route is None:
-            self.not_running(user.name, spawner)
+            self.not_running(names.server_key(user.name, server_name), spawner)
             return
         if not route.get("host_key"):
             # Just started: sshd has not written its host key yet. 409 like "not running", so a
@@ -192,17 +195,35 @@ class SshRouteAPIHandler(_SshMixin, APIHandler):
         self.write(json.dumps(route))
 
 
-    def not_running(self, user_name: str, spawner) -> None:
+    def require_named_server(self, user, server_name: str) -> None:
+        """400 for a name no server can have, 404 (with "unknown_server") for one the user has not
+        created: the gateway tells the SSH client, and never starts what the user did not make."""
+        try:
+            names.check_server_name(server_name)
+        except names.InvalidServerName as exc:
+            raise _bad_request(str(exc)) from None
+        if server_name in user.orm_spawners:
+            return
+        servers = ", ".join(["default", *names.named_servers(user)])
+        message = (f"{user.name} has no server named {server_name!r} ({user.name}'s servers: {servers}); "
+                   "create it on the hub's home page first")
+        self.finish_json(404, {"message": message, "unknown_server": True})
+        raise web.Finish()
+
+    def not_running(self, server_key: str, spawner) -> None:
         """409 with what the gateway tells a session whose server went away: whether a stop is
         still under way, and why the server last stopped (devhub.stops)."""
-        body = {"status": 409, "message": "server not running",
-                "stop_pending": bool(spawner is not None and spawner.pending == "stop")}
-        last = STOPS.last(user_name)
+        body = {"message": "server not running", "stop_pending": bool(spawner is not None and spawner.pending == "stop")}
+        last = STOPS.last(server_key)
         if last:
             body["last_stop"] = last
-        self.set_status(409)
+        self.finish_json(409, body)
+
+    def finish_json(self, status: int, body: dict) -> None:
+        """An error answer with fields of its own for the gateway, in JupyterHub's error shape."""
+        self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body))
+        self.finish(json.dumps({"status": status, **body}))
 
 
 class SshKeysPageHandler(_SshMixin, BaseHandler):
@@ -214,6 +235,7 @@ class SshKeysPageHandler(_SshMixin, BaseHandler):
         html = await self.render_template(
             "ssh-keys.html",
             entries=self.store.list(owner_of(user)),
+            ssh_servers=ssh_servers(user),
             keys_url=self.hub.base_url + API_PREFIX.lstrip("/") + "/" + quote(user.name, safe="") + "/keys",
             ssh_host=host,
             ssh_port=s.ssh_port,
@@ -222,12 +244,21 @@ class SshKeysPageHandler(_SshMixin, BaseHandler):
         self.finish(html)
 
 
+def ssh_servers(user) -> list[dict]:
+    """The user's servers as the keys page offers them: an ~/.ssh/config Host alias (devhub,
+    devhub-exp1), the SSH login (alice, alice+exp1: devhub_gateway.target) and a label."""
+    return [{"alias": "devhub", "login": user.name, "label": "default server"}] + [
+        {"alias": f"devhub-{name}", "login": f"{user.name}{names.SSH_SERVER_SEPARATOR}{name}", "label": f"server {name}"}
+        for name in names.named_servers(user)]
+
+
 def handlers(store: KeyStore, settings: Settings, usage: HomeUsage | None = None) -> list[tuple]:
     kwargs = {"store": store, "devhub_settings": settings, "usage": usage}
     return [
         (API_PREFIX + r"/([^/]+)/keys", SshKeysAPIHandler, kwargs),
         (API_PREFIX + r"/([^/]+)/keys/([^/]+)", SshKeyAPIHandler, kwargs),
         (API_PREFIX + r"/([^/]+)/route", SshRouteAPIHandler, kwargs),
+        (API_PREFIX + r"/([^/]+)/servers/([^/]+)/route", SshRouteAPIHandler, kwargs),
         (r"/ssh-keys", SshKeysPageHandler, kwargs),
     ]
 

@@ -6,6 +6,14 @@ import pytest
 
 from devhub import audit, stops
 
+# As imported, before any test configures a hub (devhub.config adds the configured timeouts to them).
+CULL_REASONS_AS_SHIPPED = dict(audit.CULL_REASONS)
+
+
+@pytest.fixture(autouse=True)
+def shipped_cull_reasons(monkeypatch):
+    monkeypatch.setattr(audit, "CULL_REASONS", dict(CULL_REASONS_AS_SHIPPED))
+
 
 @pytest.mark.parametrize("method, path, status, actor, expected", [
     ("GET", "/hub/logout", 302, "alice", ("logout", {"user": "alice"})),
@@ -13,6 +21,8 @@ from devhub import audit, stops
     ("POST", "/hub/api/users/alice/tokens", 201, "alice", ("token_create", {"user": "alice", "by": "alice"})),
     ("DELETE", "/hub/api/users/bob/server", 204, "jupyterhub-idle-culler",
      ("cull", {"user": "bob", "by": "jupyterhub-idle-culler", "reason": "idle (IDLE_CULL_TIMEOUT)"})),
+    ("DELETE", "/hub/api/users/bob/servers/gpu", 204, "jupyterhub-idle-culler",
+     ("cull", {"user": "bob", "server": "gpu", "by": "jupyterhub-idle-culler", "reason": "idle (IDLE_CULL_TIMEOUT)"})),
     ("DELETE", "/hub/api/users/b%7B0%7D", 204, "alice",
      ("admin", {"user": "b{0}", "by": "alice", "action": "DELETE /hub/api/users/b%7B0%7D", "status": 204})),
     ("POST", "/hub/api/groups/ml/users", 200, "alice",
@@ -28,14 +38,17 @@ def test_request_events(method, path, status, actor, expected):
 
 
 @pytest.mark.parametrize("method, path, status, expected", [
-    ("DELETE", "/hub/api/users/b%7B0%7D/server", 204, "b{0}"),
-    ("DELETE", "/hub/api/users/bob/server/", 202, "bob"),
+    ("DELETE", "/hub/api/users/b%7B0%7D/server", 204, ("b{0}", "")),
+    ("DELETE", "/hub/api/users/bob/server/", 202, ("bob", "")),
+    ("DELETE", "/hub/api/users/bob/servers/exp1", 204, ("bob", "exp1")),
+    ("DELETE", "/hub/api/users/bob/servers/exp1/", 202, ("bob", "exp1")),
     ("DELETE", "/hub/api/users/bob/server", 403, None),   # refused: nothing stopped
     ("DELETE", "/hub/api/users/bob", 204, None),          # the user, not a server stop
+    ("DELETE", "/hub/api/users/bob/servers/exp1/progress", 204, None),
     ("POST", "/hub/api/users/bob/server", 202, None),
 ])
-def test_stopped_user(method, path, status, expected):
-    assert audit.stopped_user(method, path, status) == expected
+def test_stopped_server(method, path, status, expected):
+    assert audit.stopped_server(method, path, status) == expected
 
 
 def test_stop_reasons_for_the_gateway_notice():

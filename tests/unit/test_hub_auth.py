@@ -11,7 +11,8 @@ from oauthenticator.gitlab import GitLabOAuthenticator
 from traitlets.config import Config
 
 from devhub import auth, demo_idp
-from devhub.settings import load
+from devhub.deletion import DeletesUserResources
+from devhub.settings import SettingsError, load
 
 CLIENT = {"OAUTH_CLIENT_ID": "cid", "OAUTH_CLIENT_SECRET": "csecret", "PUBLIC_URL": "https://dev.example.org"}
 OIDC = {
@@ -21,6 +22,13 @@ OIDC = {
     "OIDC_TOKEN_URL": "https://idp.example.org/token",
     "OIDC_USERDATA_URL": "https://idp.example.org/userinfo",
 }
+
+
+def provider(authenticator) -> type:
+    """The provider's authenticator class under devhub's user-deletion mixin (devhub.deletion)."""
+    cls = type(authenticator)
+    assert cls.__bases__[0] is DeletesUserResources and cls.__name__ == "Devhub" + cls.__bases__[1].__name__
+    return cls.__bases__[1]
 
 
 def build(env, caplog=None):
@@ -57,7 +65,7 @@ def allowed(authenticator, username, groups=(), oauth_user=None):
 def test_github():
     a = build({**CLIENT, "AUTH_PROVIDER": "github", "ALLOWED_USERS": "alice", "ALLOWED_ORGS": "acme,acme:ml",
                "ADMIN_USERS": "root"})
-    assert type(a) is GitHubOAuthenticator
+    assert provider(a) is GitHubOAuthenticator
     assert (a.client_id, a.client_secret) == ("cid", "csecret")
     assert a.oauth_callback_url == "https://dev.example.org/hub/oauth_callback"
     assert a.allowed_users == {"alice"}
@@ -71,7 +79,7 @@ def test_github():
 def test_gitlab():
     a = build({**CLIENT, "AUTH_PROVIDER": "gitlab", "GITLAB_URL": "https://gitlab.example.org",
                "ALLOWED_ORGS": "ml-team"})
-    assert type(a) is GitLabOAuthenticator
+    assert provider(a) is GitLabOAuthenticator
     assert a.gitlab_url == "https://gitlab.example.org"
     assert a.allowed_gitlab_groups == {"ml-team"}
     assert a.authorize_url.startswith("https://gitlab.example.org/")
@@ -80,7 +88,7 @@ def test_gitlab():
 def test_oidc_groups():
     a = build({**OIDC, "ALLOWED_GROUPS": "ml", "ADMIN_GROUPS": "ops", "OIDC_USERNAME_CLAIM": "email",
                "OIDC_GROUPS_CLAIM": "roles"})
-    assert type(a) is GenericOAuthenticator
+    assert provider(a) is GenericOAuthenticator
     assert (a.authorize_url, a.token_url, a.userdata_url) == (
         OIDC["OIDC_AUTHORIZE_URL"], OIDC["OIDC_TOKEN_URL"], OIDC["OIDC_USERDATA_URL"])
     assert a.username_claim == "email"
@@ -123,14 +131,14 @@ def test_admins_only_when_no_allow_list():
 def test_demo(caplog):
     with caplog.at_level(logging.WARNING):
         a = build({"PUBLIC_URL": "https://dev.example.org"})
-    assert type(a) is GenericOAuthenticator
+    assert provider(a) is GenericOAuthenticator
     assert "DEMO identity provider" in caplog.text and "NOT FOR PRODUCTION" in caplog.text
     assert a.login_service == "DEMO identity provider (not for production)"
     assert a.authorize_url == "https://dev.example.org/demo-idp/oauth2/authorize"
     assert a.token_url == "http://oidc:8080/oauth2/token"
     assert a.userdata_url == "http://oidc:8080/userinfo"
     assert a.oauth_callback_url == "https://dev.example.org/hub/oauth_callback"
-    assert a.allowed_users == set(demo_idp.DEMO_USERS) == {"alice", "bob"}
+    assert a.allowed_users == set(demo_idp.demo_users()) == {"alice", "bob"}
     assert a.admin_users == {"alice"}
     assert allowed(a, "bob", oauth_user={"sub": "bob"})[0]
     assert not allowed(a, "mallory", oauth_user={"sub": "mallory"})[0]  # typed into the mock's form
@@ -147,18 +155,21 @@ def test_demo_never_used_with_a_real_provider(provider):
 
 
 def test_demo_idp_command_line():
-    args = demo_idp.argv(8080)
+    args = demo_idp.argv(demo_idp.demo_users(), 8080)
     assert args[:4] == ["--host", "0.0.0.0", "--port", "8080"]
     claims = [json.loads(a) for a in args if a.startswith("{")]
-    assert [c["sub"] for c in claims] == [*demo_idp.DEMO_USERS, "impostor"]
+    assert [c["sub"] for c in claims] == ["alice", "bob", "impostor"]
     assert claims[0]["preferred_username"] == "alice"
     # The impostor is another identity (sub) whose changeable name claim says alice: pinning refuses it.
     assert claims[-1]["preferred_username"] == "alice"
 
 
 def test_demo_extra_users_for_load_tests_are_validated():
-    assert demo_idp._demo_users("u01, u02") == {"alice": True, "bob": False, "u01": False, "u02": False}
-    assert "brace{0}" in demo_idp._demo_users("brace{0}")  # hard names, for the tests that spawn them
+    assert demo_idp.demo_users("u01, u02") == {"alice": True, "bob": False, "u01": False, "u02": False}
+    assert "brace{0}" in demo_idp.demo_users("brace{0}")  # hard names, for the tests that spawn them
+    assert load({"DEMO_EXTRA_USERS": "u01"}).demo_users == {"alice": True, "bob": False, "u01": False}
     for bad in ("Bad Name", "Upper", "-dash", "x" * 41, "tab\there"):
-        with pytest.raises(SystemExit, match="DEMO_EXTRA_USERS"):
-            demo_idp._demo_users(bad)
+        with pytest.raises(ValueError, match="DEMO_EXTRA_USERS"):
+            demo_idp.demo_users(bad)
+        with pytest.raises(SettingsError, match="DEMO_EXTRA_USERS: .* is invalid"):  # the hub refuses to start
+            load({"DEMO_EXTRA_USERS": bad})

@@ -35,9 +35,12 @@ def test_hub_configuration(tmp_path, monkeypatch):
     assert c.JupyterHub.db_url == f"sqlite:///{tmp_path}/data/jupyterhub.sqlite"
     assert c.JupyterHub.cookie_secret_file == f"{tmp_path}/data/jupyterhub_cookie_secret"
     assert os.stat(c.JupyterHub.cookie_secret_file).st_mode & 0o777 == 0o600
-    assert os.environ["JUPYTERHUB_CRYPT_KEY"] == (tmp_path / "data/crypt_key").read_text().strip()
+    assert c.CryptKeeper["keys"] == [(tmp_path / "data/crypt_key").read_text().strip()]
+    assert "JUPYTERHUB_CRYPT_KEY" not in os.environ  # the key is config, no process inherits it
     assert c.JupyterHub.spawner_class is DevhubSpawner
-    assert c.DevhubSpawner.devhub_settings is s
+    spawner = c.DevhubSpawner  # the user servers' options, one by one
+    assert (spawner.pids_limit, spawner.profiles, spawner.egress_policy) == (s.user_pids_limit, [], s.egress)
+    assert (spawner.hub_connect_host, c.DockerSpawner.image, c.Spawner.mem_limit) == ("jupyterhub", s.user_image, "8G")
     assert c.Spawner.start_timeout == 300
     assert [svc["name"] for svc in c.JupyterHub.services] == ["jupyterhub-idle-culler"]
     assert c.JupyterHub.load_roles[0]["services"] == ["jupyterhub-idle-culler"]

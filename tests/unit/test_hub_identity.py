@@ -88,3 +88,7 @@ def test_every_authenticator_gets_the_hook(tmp_path, capsys):
     assert '"event": "login", "user": "alice", "source": "192.0.2.7"' in capsys.readouterr().out  # audit log
     with pytest.raises(web.HTTPError):
         authenticator.post_auth_hook(authenticator, Handler("alice"), model("alice", sub="impostor"))
+    # '+' names a server in SSH logins (alice+exp1): a name holding it is refused, saying why.
+    with pytest.raises(web.HTTPError) as info:
+        authenticator.post_auth_hook(authenticator, Handler(), model("a+b", sub="a+b"))
+    assert info.value.status_code == 403 and "contains '+', which SSH logins use to name a server" in info.value.log_message

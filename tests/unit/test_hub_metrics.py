@@ -5,7 +5,7 @@ import os
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from devhub import metrics, services
+from devhub import metrics, secrets, services
 from devhub.disk import HomeUsage, Reserve
 from devhub.settings import load
 
@@ -40,7 +40,8 @@ class FakeDocker:
     def containers(self, filters):
         assert filters["label"] == "devhub.role=user-server" and filters["name"] == "^/?devhub-user-"
         return [{"Id": "a1", "Labels": {"devhub.user": "alice"}, "Created": 1700000000},
-                {"Id": "b1", "Labels": {"devhub.user": "bob"}, "Created": 1700000100}]
+                {"Id": "b1", "Labels": {"devhub.user": "bob"}, "Created": 1700000100},
+                {"Id": "a2", "Labels": {"devhub.user": "alice", "devhub.server": "exp1"}, "Created": 1700000200}]
 
     def stats(self, container, stream, one_shot):
         assert (stream, one_shot) == (False, True)  # one sample, no second-long wait per container
@@ -63,12 +64,15 @@ def servers(tmp_path, user_labels=True):
 
 def test_servers_per_user(tmp_path):
     got = samples(servers(tmp_path).families(["alice", "bob", "carol"]))
-    alice, bob = (("user", "alice"),), (("user", "bob"),)
+    alice, bob, exp1 = (("server", ""), ("user", "alice")), (("server", ""), ("user", "bob")), (("server", "exp1"), ("user", "alice"))
     assert got[("devhub_user_server_running", alice)] == got[("devhub_user_server_running", bob)] == 1
-    assert got[("devhub_user_cpu_seconds_total", alice)] == 2.5
+    assert got[("devhub_user_server_running", exp1)] == 1  # a named server has series of its own
+    assert got[("devhub_user_cpu_seconds_total", alice)] == 2.5 and got[("devhub_user_cpu_seconds_total", exp1)] == 0
     assert got[("devhub_user_memory_bytes", alice)] == 1024**3
     assert got[("devhub_user_memory_limit_bytes", bob)] == 8 * 1024**3
     assert got[("devhub_user_server_created_timestamp_seconds", bob)] == 1700000100
+    assert got[("devhub_user_server_created_timestamp_seconds", exp1)] == 1700000200
+    alice, bob = (("user", "alice"),), (("user", "bob"),)  # per user: events and the home, shared by her servers
     assert got[("devhub_user_oom_kills_total", alice)] == 1 and got[("devhub_user_server_starts_total", alice)] == 1
     assert got[("devhub_user_oom_kills_total", bob)] == 0  # there before bob's first kill, for increase()
     assert got[("devhub_user_home_bytes", alice)] == 5000
@@ -79,17 +83,20 @@ def test_servers_per_user(tmp_path):
 
 def test_servers_summed_without_user_labels(tmp_path):
     got = samples(servers(tmp_path, user_labels=False).families(["alice", "bob"]))
-    assert got[("devhub_user_server_running", ())] == 2
-    assert got[("devhub_user_memory_bytes", ())] == 2 * 1024**3
+    assert got[("devhub_user_server_running", ())] == 3
+    assert got[("devhub_user_memory_bytes", ())] == 3 * 1024**3
     assert got[("devhub_user_oom_kills_total", ())] == 1
     assert not any(dict(labels).get("user") for _, labels in got)
 
 
 def test_prometheus_reads_metrics_and_nothing_else(tmp_path):
-    settings = load({"METRICS_TOKEN_FILE": str(tmp_path / "metrics-secret" / "api_token"), "METRICS_TOKEN_GID": str(GID)})
-    assert services.metrics_reader(settings) == ([], [])  # no shared volume: nothing to hand the token over
+    settings = load({"METRICS_TOKEN_FILE": str(tmp_path / "metrics-secret" / "api_token"), "METRICS_TOKEN_GID": str(GID),
+                     "DATA_DIR": str(tmp_path / "data"), "PROXY_AUTH_TOKEN_FILE": str(tmp_path / "proxy" / "token"),
+                     "SSH_GATEWAY": "0"})
+    # No shared volume: nothing to hand the token over.
+    assert services.metrics_reader(secrets.for_hub(settings).metrics_token) == ([], [])
     (tmp_path / "metrics-secret").mkdir()
-    (service,), (role,) = services.metrics_reader(settings)
+    (service,), (role,) = services.metrics_reader(secrets.for_hub(settings).metrics_token)
     assert role == {"name": "prometheus", "scopes": ["read:metrics"], "services": ["prometheus"]}
     token_file = tmp_path / "metrics-secret" / "api_token"
     assert service["api_token"] == token_file.read_text().strip()

@@ -6,12 +6,16 @@ import asyncio
 import builtins
 import itertools
 import json
+import subprocess
+import time
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import docker
 import docker.errors
 import pytest
+from traitlets import TraitError
 from traitlets.config import Config
 
 from devhub import config as devhub_config
@@ -104,7 +108,7 @@ class FakeDocker(docker.APIClient):
     def create_network(self, name, **kwargs):
         self.calls.append(("create_network", name, kwargs))
         nid = next(ids)
-        self.networks_[name] = {"Id": nid, "Name": name, "Containers": {}, **kwargs}
+        self.networks_[name] = {"Id": nid, "Name": name, "Containers": {}, "IPAM": kwargs.get("ipam") or {}, **kwargs}
         return {"Id": nid}
 
     def _network(self, ref):
@@ -168,6 +172,13 @@ class FakeUser:
         self.url = f"/user/{name}/"
         self.server = None
         self.settings = {}
+        self.spawners = {}
+        self.stopped = []
+
+    async def stop(self, name):  # as JupyterHub's User.stop: the spawner stops, then leaves the dict
+        await self.spawners[name].stop()
+        self.stopped.append(name)
+        self.spawners.pop(name)
 
 
 @pytest.fixture
@@ -179,12 +190,15 @@ def fake_docker(monkeypatch):
     return fake
 
 
-def make_spawner(tmp_path, username="alice", user_options=None, **env):
+def make_spawner(tmp_path, username="alice", user_options=None, server="", user=None, **env):
     env = {"DATA_DIR": str(tmp_path / "data"), "PROXY_AUTH_TOKEN_FILE": str(tmp_path / "token"), **env}
     c = Config()
     devhub_config.configure(c, load(env))
-    spawner = DevhubSpawner(user=FakeUser(username), hub=FakeHub(), config=c, api_token="user-api-token")
-    spawner.server = SimpleNamespace(base_url=f"/user/{username}/", ip="", port=8888)
+    # JupyterHub reads a spawner's name from its database row; a subclass stands in for that here.
+    cls = type("NamedDevhubSpawner", (DevhubSpawner,), {"name": server}) if server else DevhubSpawner
+    spawner = cls(user=user or FakeUser(username), hub=FakeHub(), config=c, api_token="user-api-token")
+    spawner.user.spawners[server] = spawner
+    spawner.server = SimpleNamespace(base_url=f"/user/{username}/{server}", ip="", port=8888)
     spawner.user_options = user_options or {}
     return spawner
 
@@ -210,6 +224,7 @@ def test_container_is_hardened_and_isolated(tmp_path, fake_docker):
     assert kw["command"] == []
     assert kw["user"] == "1000:100"
     assert kw["labels"] == {"devhub.user": "alice", "devhub.role": "user-server"}
+    assert kw["healthcheck"] == {"interval": 30 * 10**9}  # the image's check, every 30 s instead of 2 s
     assert hc["CapDrop"] == ["ALL"]
     assert hc["SecurityOpt"] == ["no-new-privileges"]
     assert hc["ReadonlyRootfs"] is True
@@ -231,6 +246,67 @@ def test_container_is_hardened_and_isolated(tmp_path, fake_docker):
     assert env["DEVHUB_SSH_AUTHORIZED_KEYS"] == ""
     assert env["JUPYTERHUB_API_TOKEN"] == "user-api-token"
     assert env["JUPYTERHUB_API_URL"] == "http://hub:8081/hub/api"
+
+
+# devhub's own options, each with the variable devhub.config sets it from (named in its help).
+DEVHUB_OPTIONS = {
+    "profiles": "PROFILES", "gpu_mode": "GPU_MODE", "gpu_devices": "GPU_DEVICES", "pids_limit": "USER_PIDS_LIMIT",
+    "shm_size": "USER_SHM_SIZE", "tmp_size": "USER_TMP_SIZE", "datasets_source": "DATASETS_SOURCE",
+    "home_volume_prefix": "USER_VOLUME_PREFIX", "network_prefix": "USER_NETWORK_PREFIX",
+    "on_user_delete": "ON_USER_DELETE", "extra_ca": "USER_EXTRA_CA", "egress_policy": "EGRESS",
+    "hub_connect_host": "HUB_CONNECT_HOST", "ssh_gateway": "SSH_GATEWAY",
+    "gateway_client_key_file": "SSH_GATEWAY_CLIENT_KEY_FILE",
+}
+
+
+def test_options_are_documented_traits():
+    """`jupyterhub --help-all` (devhub's spawner is an entry point: hub/devhub-*.dist-info) lists every
+    option of devhub's, with its help."""
+    hub_dir = Path(__file__).resolve().parents[2] / "hub"
+    jupyterhub = Path(sys.executable).parent / "jupyterhub"
+    text = subprocess.run([str(jupyterhub), "--help-all"], capture_output=True, text=True, timeout=120, check=True,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(hub_dir)}).stdout
+    assert text.count("--DevhubSpawner.") == DevhubSpawner.class_get_help().count("--DevhubSpawner.")
+    flat = " ".join(text.split())
+    traits = DevhubSpawner.class_traits(config=True)
+    for name, variable in DEVHUB_OPTIONS.items():
+        assert f"--DevhubSpawner.{name}=" in text
+        assert variable in traits[name].help and " ".join(traits[name].help.split()) in flat
+    assert "--DevhubSpawner.pids_limit=<Int>\n    Processes per server (USER_PIDS_LIMIT).\n    Default: 1024" in text
+    assert "Choices: any of ['remove', 'archive', 'keep']" in text  # on_user_delete
+    assert "devhub_settings" not in text
+
+
+def test_option_defaults_are_the_settings_defaults(tmp_path):
+    """A spawner made without devhub.config behaves as one configured from an empty environment."""
+    c = Config()
+    devhub_config.configure(c, load({"DATA_DIR": str(tmp_path / "data"), "PROXY_AUTH_TOKEN_FILE": str(tmp_path / "t")}))
+    bare = DevhubSpawner()
+    for name in DEVHUB_OPTIONS.keys() - {"egress_policy"}:  # the default egress policy denies the public host
+        assert getattr(bare, name) == c.DevhubSpawner[name], name
+    assert bare.egress_policy.enabled and c.DevhubSpawner.egress_policy.enabled
+
+
+def test_a_config_d_file_overrides_options_one_by_one(tmp_path, fake_docker):
+    overrides = tmp_path / "data" / "jupyterhub_config.d"
+    overrides.mkdir(parents=True)
+    (overrides / "50-limits.py").write_text(
+        "c.DevhubSpawner.pids_limit = 256\nc.DevhubSpawner.shm_size = '2G'\nc.Spawner.mem_limit = '3G'\n")
+    sp = make_spawner(tmp_path, USER_MEM_LIMIT="6G", USER_CPU_LIMIT="1.5", USER_PIDS_LIMIT="512",
+                      USER_SHM_SIZE="256m", USER_TMP_SIZE="1G", DATASETS_SOURCE="/srv/datasets")
+    run(sp.start())
+    hc = created(fake_docker)["host_config"]
+    assert (hc["PidsLimit"], hc["ShmSize"], hc["Memory"]) == (256, 2 * 1024**3, 3 * 1024**3)
+    # The others still come from the environment.
+    assert hc["Tmpfs"]["/tmp"] == f"rw,nosuid,nodev,size={1024**3},mode=1777"
+    assert hc["CpuQuota"] == 150_000
+    assert "/srv/datasets:/datasets:ro" in hc["Binds"]
+
+
+def test_invalid_option_overrides_are_refused(tmp_path):
+    for name, value in (("gpu_mode", "two"), ("gpu_mode", "0"), ("tmp_size", "lots"), ("on_user_delete", "shred")):
+        with pytest.raises(TraitError, match=name):
+            DevhubSpawner(config=Config({"DevhubSpawner": {name: value}}))
 
 
 def test_no_hub_secrets_in_user_environment(tmp_path, fake_docker, monkeypatch):
@@ -272,10 +348,11 @@ def test_user_network_is_internal_and_hub_proxy_attached(tmp_path, fake_docker):
     assert net_call[2]["labels"] == {"devhub.user": "a.b", "devhub.role": "user-network"}
     connects = sorted(c[1:] for c in fake_docker.calls if c[0] == "connect")
     assert connects == [(HUB_ID, "devhub-user-a-2eb", ["hub"]), (PROXY_ID, "devhub-user-a-2eb", ["proxy"])]
-    # A second user gets a different network; nothing of alice's is shared.
+    # A second user gets a different network, on the next subnet of the pool; nothing is shared.
     other = make_spawner(tmp_path, username="a_b")
     run(other.start())
     assert set(fake_docker.networks_) == {"devhub-user-a-2eb", "devhub-user-a-5fb"}
+    assert [n["IPAM"]["Config"][0]["Subnet"] for n in fake_docker.networks_.values()] == ["10.213.0.0/27", "10.213.0.32/27"]
     # Stop: container removed, hub/proxy detached, network removed; volume untouched.
     run(sp.stop())
     assert ("remove_network", "devhub-user-a-2eb") in fake_docker.calls
@@ -458,4 +535,90 @@ def test_braces_in_user_names_are_kept_literally(tmp_path, fake_docker, username
     run(sp.start())
     kw = created(fake_docker)
     assert kw["labels"]["devhub.user"] == username
-    assert kw["name"] == names.container_name(username, "devhub-user-") and "{" not in kw["name"]
+    assert kw["name"] == names.ServerObjects(user=username, network_prefix="devhub-user-").container and "{" not in kw["name"]
+
+
+# ---- named servers ----
+
+def test_named_servers_get_own_container_network_and_gpus_but_share_the_home(tmp_path, fake_docker):
+    profiles = tmp_path / "profiles.json"
+    profiles.write_text(json.dumps([{"name": "cpu", "cpu": 1, "mem": "2G", "idle_timeout": 28800},
+                                     {"name": "gpu", "cpu": 2, "mem": "4G", "gpus": 1, "idle_timeout": 3600}]))
+    env = {"PROFILES": str(profiles), "GPU_DEVICES": "0,1"}
+    default = make_spawner(tmp_path, user_options={"profile": "cpu"}, **env)
+    gpu = make_spawner(tmp_path, user_options={"profile": "gpu"}, server="gpu", user=default.user, **env)
+    run(default.start())
+    run(gpu.start())
+    mine, named = created_for(fake_docker, "devhub-user-alice"), created_for(fake_docker, "devhub-user-alice-s-gpu")
+    assert mine["host_config"]["NetworkMode"] == "devhub-user-alice"
+    assert named["host_config"]["NetworkMode"] == "devhub-user-alice-s-gpu"
+    assert named["hostname"] == "devhub-alice-s-gpu"
+    assert named["labels"] == {"devhub.user": "alice", "devhub.server": "gpu", "devhub.role": "user-server",
+                               "devhub.gpus": "0"}
+    assert "devhub.server" not in mine["labels"] and "DeviceRequests" not in mine["host_config"]
+    # One home per person: both mount the same volume.
+    for kw in (mine, named):
+        assert "devhub-home-alice:/home/jovyan:rw" in kw["host_config"]["Binds"]
+    assert fake_docker.networks_["devhub-user-alice-s-gpu"]["labels"]["devhub.server"] == "gpu"
+    # The profile's idle timeout is in each server's state, for devhub.culler.
+    assert default.get_state()["idle_timeout"] == 28800 and gpu.get_state()["idle_timeout"] == 3600
+    assert gpu.get_state()["gpus"] == "0"
+    # GPUs are held per server: a second GPU server of alice's gets the other device.
+    second = make_spawner(tmp_path, user_options={"profile": "gpu"}, server="gpu2", user=default.user, **env)
+    run(second.start())
+    assert created_for(fake_docker, "devhub-user-alice-s-gpu2")["labels"]["devhub.gpus"] == "1"
+    # Stopping one leaves the other running, with its network.
+    run(gpu.stop())
+    assert "devhub-user-alice-s-gpu" not in fake_docker.networks_
+    assert "devhub-user-alice" in fake_docker.networks_
+    assert any(c["Name"] == "devhub-user-alice" for c in fake_docker.containers_.values())
+
+
+def test_invalid_server_name_is_refused_with_the_rule(tmp_path, fake_docker):
+    for bad in ("Exp1", "-x", "a" * 33, "a b", "a+b"):
+        sp = make_spawner(tmp_path, server=bad)
+        with pytest.raises(names.InvalidServerName, match=r"invalid server name .*: use 1-32 characters of a-z, 0-9 and '-'"):
+            run(sp.start())
+    assert not any(c[0] == "create_container" for c in fake_docker.calls)
+
+
+def test_removing_a_named_server_keeps_the_home(tmp_path, fake_docker):
+    fake_docker.volumes_["devhub-home-alice"] = {"Name": "devhub-home-alice"}
+    sp = make_spawner(tmp_path, server="exp1")
+    run(sp.start())
+    run(sp.stop())
+    run(sp.delete_forever())
+    assert "devhub-home-alice" in fake_docker.volumes_
+
+
+def test_the_spawn_audit_line_says_where_the_start_spent_its_time(tmp_path, fake_docker, capsys):
+    """The bench's per-step breakdown (bench/stack_bench.py) reads these from the hub's log."""
+    sp = make_spawner(tmp_path)
+    before = time.time()
+    run(sp.start())
+    (spawn,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+                if line.startswith("{") and json.loads(line).get("event") == "spawn"]
+    steps = spawn["steps"]
+    assert set(steps) == {"began", "ssh_keys", "gpus", "network", "container", "total"}
+    assert before - 1 <= steps["began"] <= time.time()
+    parts = sum(steps[name] for name in ("ssh_keys", "gpus", "network", "container"))
+    assert 0 < parts <= steps["total"]
+
+
+def test_a_full_network_pool_is_a_clear_spawn_error(tmp_path, fake_docker):
+    """Each server's network takes a /27 of USER_NETWORK_POOL; when none is left the spawn fails
+    saying so (not Docker's "could not find an available, non-overlapping IPv4 address pool")."""
+    first = make_spawner(tmp_path, username="first")
+    first.network_pool = "192.168.77.0/26"  # room for two
+    run(first.start())
+    second = make_spawner(tmp_path, username="second")
+    second.network_pool = "192.168.77.0/26"
+    run(second.start())
+    third = make_spawner(tmp_path, username="third")
+    third.network_pool = "192.168.77.0/26"
+    with pytest.raises(RuntimeError, match=r"No free /27 left in USER_NETWORK_POOL=192.168.77.0/26 for "
+                                           r"devhub-user-third: give the hub a larger pool"):
+        run(third.start())
+    run(first.stop())  # its subnet is free again
+    run(third.start())
+    assert fake_docker.networks_["devhub-user-third"]["IPAM"]["Config"][0]["Subnet"] == "192.168.77.0/27"

@@ -1,169 +1,19 @@
 """The SSH keys REST API, route API and page, through a real JupyterHub process started with devhub's
-configuration (devhub.config.configure). Only what needs outside resources is replaced: the proxy
-(in memory), the spawner (a tiny HTTP server in the hub process that stands in for the user
-container, with the host key in a file) and the authenticator (JupyterHub's DummyAuthenticator, so
-a browser login can be done with a form post)."""
+configuration (real_hub.Hub: only the proxy, the spawner and the authenticator stand in)."""
 
 import json
 import re
 import sqlite3
-import subprocess
-import sys
 import time
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from support import free_port, wait_until
-
-ROOT = Path(__file__).resolve().parents[2]
-ADMIN_TOKEN = "test-admin-" + "a" * 40
-
-TEST_CONFIG = '''
-import json, os
-from tornado import httpserver, netutil, web
-from traitlets import Any, Unicode
-from jupyterhub.proxy import Proxy
-from jupyterhub.spawner import Spawner
-from devhub import config, settings
-from devhub.spawner import SshHostKeyState, delete_user_ssh_keys
-
-class MemoryProxy(Proxy):
-    routes = {}
-    async def start(self): pass
-    def stop(self): pass
-    async def add_route(self, routespec, target, data):
-        self.routes[routespec] = {"routespec": routespec, "target": target, "data": data}
-    async def delete_route(self, routespec):
-        self.routes.pop(routespec, None)
-    async def get_all_routes(self):
-        return dict(self.routes)
-
-class Ok(web.RequestHandler):
-    def get(self, *args):
-        self.write("ok")
-
-class FakeSshSpawner(SshHostKeyState, Spawner):
-    """Stands in for DevhubSpawner: an HTTP server in the hub; the host key comes from a file."""
-    ssh_key_store = Any().tag(config=True)
-    host_key_file = Unicode().tag(config=True)
-    _http = None
-    async def start(self):
-        self.ssh_host_key = ""
-        sockets = netutil.bind_sockets(0, "127.0.0.1")
-        self._http = httpserver.HTTPServer(web.Application([(r"(.*)", Ok)]))
-        self._http.add_sockets(sockets)
-        return ("127.0.0.1", sockets[0].getsockname()[1])
-    async def stop(self, now=False):
-        if self._http:
-            self._http.stop()
-            self._http = None
-    async def poll(self):
-        return None if self._http else 0
-    async def ssh_route(self):
-        if not self._http:
-            return None
-        if not self.ssh_host_key and os.path.exists(self.host_key_file):
-            self.ssh_host_key = open(self.host_key_file).read().strip()
-        return {"host": "10.77.0.2", "port": 2222, "host_key": self.ssh_host_key, "user": "jovyan", "container": "devhub-user-x"}
-    async def delete_forever(self):
-        delete_user_ssh_keys(self)
-
-config.configure(c, settings.load(), __file__)
-c.JupyterHub.proxy_class = MemoryProxy
-c.JupyterHub.spawner_class = FakeSshSpawner
-c.FakeSshSpawner.ssh_key_store = c.DevhubSpawner.ssh_key_store
-c.FakeSshSpawner.host_key_file = os.environ["TEST_HOST_KEY_FILE"]
-c.JupyterHub.authenticator_class = "dummy"
-from devhub import recent_login  # path routing here: browser logins are timed as devhub's own are
-c.DummyAuthenticator.post_auth_hook = lambda authenticator, handler, model: recent_login.mark_login(handler) or model
-c.Authenticator.allow_all = True
-c.Authenticator.admin_users = {"admin"}
-c.Authenticator.blocked_users = {"mallory"}
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = int(os.environ["TEST_HUB_PORT"])
-c.JupyterHub.hub_connect_ip = "127.0.0.1"
-c.JupyterHub.bind_url = "http://127.0.0.1:%s" % os.environ["TEST_PROXY_PORT"]
-c.JupyterHub.public_url = ""  # this test talks plain http to the hub: its cookies must not be Secure-only
-c.JupyterHub.services.append({"name": "test-admin", "api_token": os.environ["TEST_ADMIN_TOKEN"]})
-c.JupyterHub.load_roles.append({"name": "test-admin", "scopes": ["admin:users", "admin:servers", "tokens"], "services": ["test-admin"]})
-'''
-
-
-def ed_line(comment="me@laptop"):
-    key = ed25519.Ed25519PrivateKey.generate().public_key()
-    return key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode() + " " + comment
-
-
-class Hub:
-    def __init__(self, tmp: Path):
-        self.tmp = tmp
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/hub/"
-        self.host_key_file = tmp / "host_key.pub"
-        (tmp / "sshgw-secret").mkdir(mode=0o700)
-        (tmp / "jupyterhub_config.py").write_text(TEST_CONFIG)
-        env = {
-            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-            "PYTHONPATH": str(ROOT / "hub"),
-            "DATA_DIR": str(tmp / "data"),
-            "PROXY_AUTH_TOKEN_FILE": str(tmp / "proxy" / "auth_token"),
-            "SSH_GATEWAY_TOKEN_FILE": str(tmp / "sshgw-secret" / "api_token"),
-            "SSH_GATEWAY_CLIENT_KEY_FILE": str(tmp / "sshgw-state" / "gateway_client_key.pub"),
-            "SSH_MAX_KEYS_PER_USER": "3",
-            "PUBLIC_URL": "https://dev.example.org",
-            # Reached here over plain http at 127.0.0.1, not at per-user origins under PUBLIC_URL.
-            "SERVER_ROUTING": "path",
-            "SSH_PORT": "2022",
-            "IDLE_CULL_TIMEOUT": "0",
-            "HUB_DISK_RESERVE": "0",
-            "TEST_HUB_PORT": str(self.port),
-            "TEST_PROXY_PORT": str(free_port()),
-            "TEST_ADMIN_TOKEN": ADMIN_TOKEN,
-            "TEST_HOST_KEY_FILE": str(self.host_key_file),
-        }
-        self.log = open(tmp / "hub.log", "w")
-        self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(tmp / "jupyterhub_config.py")],
-            env=env, cwd=tmp, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_until(self._up_or_exited, timeout=60, what="the hub to answer /hub/health")
-        except TimeoutError:
-            self.stop()
-            raise AssertionError("the hub did not start:\n" + (tmp / "hub.log").read_text()[-5000:]) from None
-        if self.process.poll() is not None:
-            self.log.close()
-            raise AssertionError("the hub exited:\n" + (tmp / "hub.log").read_text()[-5000:])
-        self.gateway_token = (tmp / "sshgw-secret" / "api_token").read_text().strip()
-
-    def _up_or_exited(self):
-        return self.process.poll() is not None or requests.get(self.url + "health", timeout=2).status_code == 200
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-
-    def api(self, method, path, token=ADMIN_TOKEN, headers=None, **kwargs):
-        headers = ({"Authorization": f"token {token}"} if token else {}) | (headers or {})
-        return requests.request(method, self.url + "api/" + path, headers=headers, timeout=10, **kwargs)
-
-    def user_token(self, name, scopes=None):
-        r = self.api("POST", f"users/{name}")
-        assert r.status_code in (201, 409), r.text
-        body = {"note": "test"} | ({"scopes": scopes} if scopes is not None else {})
-        r = self.api("POST", f"users/{name}/tokens", json=body)
-        assert r.status_code == 201, r.text
-        return r.json()["token"]
+from real_hub import Hub, ed_line, login
+from support import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -321,6 +171,39 @@ def test_route_for_running_server_only(hub):
     assert hub.api("DELETE", "users/erin/server").status_code in (202, 204)
 
 
+def test_route_for_named_servers(hub):
+    hub.user_token("frank")
+    route = "devhub/ssh/users/frank/servers/exp1/route"
+    r = hub.api("GET", route, hub.gateway_token)
+    assert r.status_code == 404 and r.json()["unknown_server"] is True, r.text
+    assert r.json()["message"] == ("frank has no server named 'exp1' (frank's servers: default); "
+                                   "create it on the hub's home page first")
+    r = hub.api("GET", "devhub/ssh/users/frank/servers/Exp%21/route", hub.gateway_token)
+    assert r.status_code == 400 and "invalid server name 'Exp!': use 1-32 characters" in r.json()["message"]
+    # A user's own token cannot look up routes, named or not.
+    r = hub.api("GET", route, hub.user_token("frank"))
+    assert r.status_code == 403 and "look up the SSH route" in r.json()["message"]
+    hub.host_key_file.write_text(ed_line("").strip() + "\n")
+    assert hub.api("POST", "users/frank/servers/exp1").status_code in (201, 202)
+    wait_until(lambda: hub.api("GET", "users/frank").json()["servers"].get("exp1", {}).get("ready"), timeout=30,
+               what="frank's server exp1 to be ready")
+    r = hub.api("GET", route, hub.gateway_token)
+    assert r.status_code == 200 and r.json()["port"] == 2222, r.text
+    # The default server is a different server: still stopped.
+    assert hub.api("GET", "devhub/ssh/users/frank/route", hub.gateway_token).status_code == 409
+    assert hub.api("DELETE", "users/frank/servers/exp1").status_code in (202, 204)
+    wait_until(lambda: not hub.api("GET", "users/frank").json()["servers"].get("exp1", {}).get("ready"), timeout=30,
+               what="frank's server exp1 to stop")
+    r = hub.api("GET", route, hub.gateway_token)  # stopped, but it exists: 409 with why, not 404
+    assert r.status_code == 409 and r.json()["last_stop"]["reason"] == "stopped by test-admin", r.text
+    assert "last_stop" not in hub.api("GET", "devhub/ssh/users/frank/route", hub.gateway_token).json()
+    # MAX_SERVERS_PER_USER=3: the default server and two named ones; a fourth is refused.
+    assert hub.api("POST", "users/frank/servers/exp2").status_code in (201, 202)
+    r = hub.api("POST", "users/frank/servers/exp3")
+    assert r.status_code == 400 and "already has the maximum of 2 named servers" in r.json()["message"], r.text
+    assert hub.api("DELETE", "users/frank/servers/exp2").status_code in (202, 204)
+
+
 def test_deleting_user_deletes_keys(hub):
     token = hub.user_token("frank")
     line = ed_line()
@@ -332,16 +215,6 @@ def test_deleting_user_deletes_keys(hub):
     db = sqlite3.connect(hub.tmp / "data" / "devhub-ssh-keys.sqlite")
     assert db.execute("SELECT count(*) FROM ssh_keys WHERE key = ?", (line,)).fetchone() == (0,)
     db.close()
-
-
-def login(hub, name):
-    session = requests.Session()
-    page = session.get(hub.url + "login", timeout=10)
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
-    r = session.post(hub.url + "login", data={"username": name, "password": "pw", "_xsrf": xsrf}, timeout=10,
-                     allow_redirects=False)
-    assert r.status_code == 302, r.text
-    return session
 
 
 def test_path_routing_needs_a_recent_login_for_keys_and_tokens(hub):
@@ -374,6 +247,7 @@ def test_page_adds_key_with_cookie_and_xsrf(hub):
     assert page.status_code == 200
     assert "Host devhub\n    HostName dev.example.org\n    Port 2022\n    User gina\n    IdentityFile ~/.ssh/id_ed25519" in page.text
     assert "ssh -N -L 6006:localhost:6006 -p 2022 gina@dev.example.org" in page.text
+    assert "<code>ssh -p 2022 gina@dev.example.org</code>" in page.text
     assert 'data-keys-url="/hub/api/devhub/ssh/users/gina/keys"' in page.text
     xsrf = re.search(r'xsrf_token: "([^"]+)"', page.text).group(1)
     url = hub.url + "api/devhub/ssh/users/gina/keys"
@@ -390,3 +264,19 @@ def test_page_adds_key_with_cookie_and_xsrf(hub):
     # Not logged in: sent to the login page.
     r = requests.get(hub.url + "ssh-keys", timeout=10, allow_redirects=False)
     assert r.status_code == 302 and "/hub/login" in r.headers["Location"]
+
+
+def test_page_shows_a_host_and_a_command_per_named_server(hub):
+    session = login(hub, "ivy")
+    for server in ("exp1", "gpu"):
+        assert hub.api("POST", f"users/ivy/servers/{server}").status_code in (201, 202)
+    page = session.get(hub.url + "ssh-keys", timeout=10)
+    assert page.status_code == 200
+    blocks = page.text.split('<pre id="ssh-config" class="border rounded p-2">')[1].split("</pre>")[0]
+    assert blocks == ("Host devhub\n    HostName dev.example.org\n    Port 2022\n    User ivy\n    IdentityFile ~/.ssh/id_ed25519\n\n"
+                      "Host devhub-exp1\n    HostName dev.example.org\n    Port 2022\n    User ivy+exp1\n    IdentityFile ~/.ssh/id_ed25519\n\n"
+                      "Host devhub-gpu\n    HostName dev.example.org\n    Port 2022\n    User ivy+gpu\n    IdentityFile ~/.ssh/id_ed25519\n")
+    for ssh_user in ("ivy", "ivy+exp1", "ivy+gpu"):
+        assert f"<code>ssh -p 2022 {ssh_user}@dev.example.org</code>" in page.text
+    for server in ("exp1", "gpu"):
+        hub.api("DELETE", f"users/ivy/servers/{server}", json={"remove": True})

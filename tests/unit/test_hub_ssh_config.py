@@ -63,7 +63,8 @@ def test_scopes_roles_handlers_templates(tmp_path):
     assert c.JupyterHub.custom_scopes["custom:ssh-keys:manage"]["subscopes"] == ["custom:ssh-keys:read"]
     assert all(d["description"] for d in c.JupyterHub.custom_scopes.values())
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
-    assert roles["user"] == {"name": "user", "scopes": ["self", "custom:ssh-keys:manage!user"]}
+    assert roles["user"] == {"name": "user", "scopes": ["self", "custom:ssh-keys:manage!user",
+                                                        "shares!user", "read:users:name"]}  # sharing (devhub.sharing)
     assert roles["ssh-gateway"] == {
         "name": "ssh-gateway",
         "scopes": ["custom:ssh-keys:read", "custom:ssh-route:read", "read:servers", "servers", "users:activity"],
@@ -84,22 +85,24 @@ def test_scopes_roles_handlers_templates(tmp_path):
         "/api/devhub/ssh/users/([^/]+)/keys",
         "/api/devhub/ssh/users/([^/]+)/keys/([^/]+)",
         "/api/devhub/ssh/users/([^/]+)/route",
+        "/api/devhub/ssh/users/([^/]+)/servers/([^/]+)/route",
         "/ssh-keys",
         "/api/devhub/disk",  # devhub.disk_handlers
         "/disk-usage",
         "/api/devhub/metrics/gpus",  # devhub.metrics
         "/api/devhub/metrics/servers",
+        "/sharing",  # devhub.sharing
     }
     store = patterns["/ssh-keys"][2]["store"]
     assert isinstance(store, KeyStore) and store.max_keys == 4
     assert store.path == tmp_path / "data" / "devhub-ssh-keys.sqlite"
-    assert c.DevhubSpawner.ssh_key_store is store
+    assert c.DeletesUserResources.ssh_key_store is store  # a deleted user's keys go (devhub.deletion)
     assert c.JupyterHub.template_paths == [str(TEMPLATES)]
     assert (TEMPLATES / "ssh-keys.html").is_file()
     assert '{% extends "templates/home.html" %}' in (TEMPLATES / "home.html").read_text()
-    # The spawner shares the one store (traitlets deep-copies config values).
-    spawner = DevhubSpawner(config=c)
-    assert spawner.ssh_key_store is store
+    # The authenticator shares the one store (traitlets deep-copies config values).
+    authenticator = c.JupyterHub.authenticator_class(config=c)
+    assert authenticator.ssh_key_store is store
 
 
 def test_gateway_off(tmp_path):
@@ -109,7 +112,7 @@ def test_gateway_off(tmp_path):
     assert "ssh-gateway" not in [r["name"] for r in c.JupyterHub.load_roles]
     assert not (tmp_path / "sshgw-secret/api_token").exists()
     # Users still manage their keys (e.g. for a gateway run outside the hub's compose project).
-    assert len([h for h in c.JupyterHub.extra_handlers if "ssh" in h[0]]) == 4
+    assert len([h for h in c.JupyterHub.extra_handlers if "ssh" in h[0]]) == 5
 
 
 def test_gateway_left_out_without_token_volume(tmp_path, caplog):

@@ -202,38 +202,6 @@ def test_route_falls_back_to_container_name(tmp_path, fake_docker):
     assert run(sp.ssh_route())["host"] == "devhub-user-alice"
 
 
-def test_delete_forever_deletes_users_keys(tmp_path, fake_docker):
-    sp = make_spawner(tmp_path)
-    store = sp.ssh_key_store
-    assert isinstance(store, KeyStore) and store.path == tmp_path / "data" / "devhub-ssh-keys.sqlite"
-    alice = SimpleNamespace(id=1, created=datetime(2026, 1, 1), name="alice")
-    bob = SimpleNamespace(id=2, created=datetime(2026, 1, 1), name="bob")
-    store.add(owner_of(alice), "alice", "laptop", ed_line())
-    store.add(owner_of(bob), "bob", "laptop", ed_line())
-    sp.user = FakeUser("alice")
-    sp.user.orm_user = alice
-    run(sp.delete_forever())
-    assert store.list(owner_of(alice)) == []
-    assert len(store.list(owner_of(bob))) == 1
-
-
-def test_keys_deleted_even_when_archiving_fails(tmp_path, fake_docker, monkeypatch):
-    sp = make_spawner(tmp_path, ON_USER_DELETE="archive")
-    alice = SimpleNamespace(id=1, created=datetime(2026, 1, 1), name="alice")
-    sp.user.orm_user = alice
-    sp.ssh_key_store.add(owner_of(alice), "alice", "laptop", ed_line())
-    fake_docker.volumes_["devhub-home-alice"] = {"Name": "devhub-home-alice"}
-    monkeypatch.setattr(fake_docker, "wait", lambda *a, **k: {"StatusCode": 1})
-    monkeypatch.setattr(fake_docker, "logs", lambda *a, **k: b"disk full", raising=False)
-    try:
-        run(sp.delete_forever())
-    except RuntimeError:
-        pass
-    else:
-        raise AssertionError("archiving was expected to fail")
-    assert sp.ssh_key_store.list(owner_of(alice)) == []
-
-
 def test_docker_error_reading_host_key_is_not_fatal(tmp_path, fake_docker):
     sp = started(tmp_path, fake_docker)
 

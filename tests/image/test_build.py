@@ -54,3 +54,28 @@ def test_image_is_tagged_with_the_git_sha(docker_client, image):
 def test_hadolint_is_clean(venv_bin, dockerfile):
     result = subprocess.run([str(venv_bin / "hadolint"), dockerfile], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cuda_and_tensorflow_ship_in_layers_of_their_own(docker_client, image):
+    """A change to the Python packages above TensorFlow rebuilds the last venv layer only, so hosts
+    that update pull neither CUDA (~2.9 GB) nor TensorFlow (~1.2 GB) again (`make bench` → layers)."""
+    history = [(h.get("CreatedBy") or "", h["Size"]) for h in reversed(docker_client.images.get(image).history())]
+    steps = {"COPY /layers/cuda/": 2e9, "COPY /layers/tensorflow/": 8e8, "COPY /opt/devhub/venv": 3e8}
+    found = [next((i, size) for i, (step, size) in enumerate(history) if step.startswith(prefix)) for prefix in steps]
+    assert [i for i, _ in found] == sorted(i for i, _ in found), history  # CUDA, then TensorFlow, then the rest
+    for (prefix, least), (_, size) in zip(steps.items(), found):
+        assert size > least, f"{prefix}: {size / 1e6:.0f} MB"
+
+
+def test_tensorflow_imports_from_valid_bytecode(docker_client, image):
+    """TensorFlow's layer has fixed time stamps and bytecode compiled against them (build/layer-out):
+    stale bytecode on the read-only root would make every `import tensorflow` compile its thousands
+    of modules again."""
+    out = docker_client.containers.run(image, ["python", "-v", "-c", "import tensorflow"], entrypoint=[], remove=True,
+                                       read_only=True, tmpfs={"/tmp": ""}, network_disabled=True, stdout=False,
+                                       stderr=True).decode()
+    site = "/opt/devhub/venv/lib/python3.9/site-packages/"
+    stale = [line for line in out.splitlines() if "bytecode is stale" in line]
+    from_bytecode = [line for line in out.splitlines() if line.startswith("# ") and f" matches {site}tensorflow/" in line]
+    assert not stale, stale[:10]
+    assert len(from_bytecode) > 500, out[-2000:]

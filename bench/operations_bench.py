@@ -56,9 +56,7 @@ def hub_api_with_and_without_scrapes(stack: Stack, token: str, rounds: int = 3, 
         stack.compose("start", "prometheus")
         wait_until(lambda: requests.get(f"{stack.prometheus_url}/-/ready", timeout=5).status_code == 200, 120,
                    what="Prometheus ready again")
-    p50 = image_bench.percentile
-    return {"prometheus_scraping": image_bench.summary(scraped), "prometheus_stopped": image_bench.summary(quiet),
-            "p50_ratio": round(p50(scraped, 0.5) / p50(quiet, 0.5), 3)}
+    return image_bench.side_by_side(scraped, quiet, "prometheus_scraping", "prometheus_stopped")
 
 
 def scrape_durations(stack: Stack, running: int) -> dict:

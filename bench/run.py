@@ -11,12 +11,15 @@ from pathlib import Path
 import environment_bench
 import gateway_bench
 import image_bench
+import named_servers_bench
 import operations_bench
+import scale_bench
 import stack_bench
 
 RESULTS = Path(__file__).parent / "results"
 BENCHES = {"image": image_bench.run, "layers": image_bench.layer_reuse, "environment": environment_bench.run,
-           "stack": stack_bench.run, "gateway": gateway_bench.run, "operations": operations_bench.run}
+           "stack": stack_bench.run, "gateway": gateway_bench.run, "operations": operations_bench.run,
+           "named-servers": named_servers_bench.run, "scale": scale_bench.run}
 
 
 def flatten(prefix: str, value) -> list[tuple[str, str]]:

@@ -3,7 +3,10 @@
 - spawn: spawn-to-ready latency p50/p95 over 20 spawns of one user through the hub's REST API (start
   request until the hub reports the server ready), next to the user image's own start-to-ready time
   measured in the same run (bench/image_bench.py, interleaved); goal p50 <= 3 s with a warm image.
-- burst: 20 users requesting their servers at once: all ready, wall time.
+  Per step (p50/p95, from the spawn's audit line, devhub.timeline): the hub before the spawner, the
+  spawner's SSH keys, GPU claim, network, container create+start, then the server's boot, the hub's
+  readiness check and proxy route until the hub reports it ready.
+- burst: 20 users (logged in, servers stopped) requesting their servers at once: all ready, wall time.
 - ssh_cold: `ssh -p SSH_PORT alice@host true` through the gateway when alice's server is stopped (the
   gateway starts it through the hub), to the command's exit; next to the same with the server running.
 - overhead: GET /user/alice/api/status through nginx -> proxy -> server against the server directly
@@ -13,8 +16,10 @@
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Iterator
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -24,17 +29,59 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "hub")]
 import image_bench  # noqa: E402
-from stack_support import Stack, cleanup_hub_objects, hub_api, stack_env, start_server, stop_server  # noqa: E402
+from stack_support import (Stack, audit_lines, cleanup_hub_objects, hub_api, stack_env, start_server,  # noqa: E402
+                           stop_server)
 from support import SshTarget, free_port, make_keypair  # noqa: E402
 
 PROJECT = "devhubbench"
 BURST = [f"u{i:02d}" for i in range(1, 21)]
 
 
-def timed_spawn(stack: Stack, token: str, user: str) -> float:
-    t0 = time.monotonic()
+def timed_spawn(stack: Stack, token: str, user: str, windows: list | None = None) -> float:
+    """Seconds from the start request to ready; (wall-clock request, ready) appended to `windows`."""
+    wall, t0 = time.time(), time.monotonic()
     start_server(stack, token, user, timeout=300)
-    return time.monotonic() - t0
+    seconds = time.monotonic() - t0
+    if windows is not None:
+        windows.append((wall, wall + seconds))
+    return seconds
+
+
+SPAWNER_STEPS = ("ssh_keys", "gpus", "network", "container")
+
+
+def spawn_steps(stack: Stack, user: str, windows: list[tuple[float, float]]) -> dict:
+    """p50/p95 of each part of spawn-to-ready, each spawn's audit line matched to its request window."""
+    spawns = [e["steps"] for e in audit_lines(stack) if e["event"] == "spawn" and e.get("user") == user and "steps" in e]
+    parts: dict[str, list[float]] = {"hub_before_spawner": [], **{step: [] for step in SPAWNER_STEPS},
+                                     "server_boot_check_and_route": []}
+    for requested, ready in windows:
+        steps = next((s for s in spawns if requested - 0.5 <= s["began"] <= ready), None)
+        if steps is None:
+            continue
+        parts["hub_before_spawner"].append(max(0.0, steps["began"] - requested))
+        for step in SPAWNER_STEPS:
+            parts[step].append(steps[step])
+        parts["server_boot_check_and_route"].append(max(0.0, ready - steps["began"] - steps["total"]))
+    return {"matched": f"{len(parts['gpus'])}/{len(windows)}",
+            **{name: image_bench.summary(values) for name, values in parts.items() if values}}
+
+
+def start_all(stack: Stack, tokens: dict[str, str], in_flight: int) -> tuple[list[str], float]:
+    """Ask the hub for every user's server, `in_flight` requests at a time, and wait until each is
+    ready or failed: (the failures, wall seconds)."""
+    errors: list[str] = []
+
+    def start(user: str) -> None:
+        try:
+            start_server(stack, tokens[user], user, timeout=600)
+        except Exception as exc:  # noqa: BLE001 - reported in the result
+            errors.append(f"{user}: {exc}")
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(in_flight) as pool:
+        list(pool.map(start, tokens))
+    return errors, time.monotonic() - t0
 
 
 def request_times(session: requests.Session, url: str, n: int, **kwargs) -> list[float]:
@@ -47,22 +94,32 @@ def request_times(session: requests.Session, url: str, n: int, **kwargs) -> list
     return times
 
 
-def run(spawns: int = 20) -> dict:
-    client = docker.from_env(timeout=300)
+@contextmanager
+def bench_stack(client: docker.DockerClient, users: list[str]) -> Iterator[Stack]:
+    """The stack under the bench overlay with demo identities for `users`, up; torn down after."""
     ports = free_port(), free_port(), free_port()
-    stack = Stack(*ports, stack_env(*ports, DEMO_EXTRA_USERS=",".join(BURST)), project=PROJECT,
+    stack = Stack(*ports, stack_env(*ports, DEMO_EXTRA_USERS=",".join(users)), project=PROJECT,
                   overlay="bench/compose.bench.yml")
     cleanup_hub_objects(client, PROJECT)
     stack.compose("down", "-v", check=False)
     try:
         stack.compose("up", "--detach", "--wait", "--wait-timeout", "180", timeout=400)
+        yield stack
+    finally:
+        cleanup_hub_objects(client, PROJECT)
+        stack.compose("down", "-v", check=False)
+
+
+def run(spawns: int = 20) -> dict:
+    client = docker.from_env(timeout=300)
+    with bench_stack(client, BURST) as stack:
         alice = stack.login("alice")
         token = alice.token()
         timed_spawn(stack, token, "alice")  # warm-up: image in page cache, network code paths
         stop_server(stack, token, "alice")
-        spawn_times, image_times = [], []
+        spawn_times, image_times, windows = [], [], []
         for _ in range(spawns):
-            spawn_times.append(timed_spawn(stack, token, "alice"))
+            spawn_times.append(timed_spawn(stack, token, "alice", windows))
             stop_server(stack, token, "alice")
             image_times.append(image_bench.one_start(client)[0])
 
@@ -93,25 +150,14 @@ def run(spawns: int = 20) -> dict:
                 warm.append(time.monotonic() - t0)
         stop_server(stack, token, "alice")
 
-        # 20 users at once.
+        # 20 users at once. Logging in starts a user's server (as in a browser): stop those first.
         tokens = {u: stack.login(u).token() for u in BURST}
-        errors: list[str] = []
-
-        def one(user: str) -> None:
-            try:
-                start_server(stack, tokens[user], user, timeout=600)
-            except Exception as exc:  # noqa: BLE001 - reported in the result
-                errors.append(f"{user}: {exc}")
-
-        threads = [threading.Thread(target=one, args=(u,)) for u in BURST]
-        t0 = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(900)
-        burst_wall = time.monotonic() - t0
+        with ThreadPoolExecutor(len(BURST)) as pool:
+            list(pool.map(lambda u: stop_server(stack, tokens[u], u, timeout=300), BURST))
+        errors, burst_wall = start_all(stack, tokens, in_flight=len(BURST))
         return {
             "spawn_to_ready_s": image_bench.summary(spawn_times),
+            "spawn_steps_s": spawn_steps(stack, "alice", windows),
             "image_start_to_ready_same_run_s": image_bench.summary(image_times),
             "ssh_true_s": {"server_stopped": image_bench.summary(cold), "server_running": image_bench.summary(warm)},
             "burst_20_users": {"all_ready": not errors, "errors": errors[:5], "wall_s": round(burst_wall, 1)},
@@ -119,6 +165,3 @@ def run(spawns: int = 20) -> dict:
                            "added_p50": round(image_bench.percentile(via, 0.5) - image_bench.percentile(straight, 0.5), 2)},
             "goals": {"spawn_p50_s": 3.0, "added_request_p50_ms": 5.0},
         }
-    finally:
-        cleanup_hub_objects(client, PROJECT)
-        stack.compose("down", "-v", check=False)

@@ -94,7 +94,7 @@ bench: $(VENV)/.installed images
 	$(PY) bench/run.py
 
 # Re-resolve every pinned requirements file (needs network access to PyPI): the user image's for its
-# CPython 3.9, the hub's, the gateway's and the tests' for 3.11 (bookworm's).
+# CPython 3.9, the hub's, the gateway's, the tests' and compose's for 3.11 (bookworm's).
 lock:
 	python3 -m venv .lock-venv && .lock-venv/bin/pip install --quiet uv
 	.lock-venv/bin/uv pip compile --quiet --generate-hashes --no-header --python-version 3.9 \
@@ -103,6 +103,8 @@ lock:
 		.lock-venv/bin/uv pip compile --quiet --generate-hashes --no-header --python-version 3.11 \
 			$$env/requirements.in -o $$env/requirements.lock || exit 1; \
 	done
+	.lock-venv/bin/uv pip compile --quiet --generate-hashes --no-header --python-version 3.11 \
+		scripts/compose.in -o scripts/compose.lock
 
 clean-venv:
 	rm -rf $(VENV)

@@ -3,18 +3,8 @@ line on the hub's stdout, in the SSH gateway's schema."""
 
 from __future__ import annotations
 
-import json
-
-from stack_support import hub_api, start_server, stop_server
+from stack_support import audit_lines, hub_api, start_server, stop_server
 from support import make_keypair
-
-
-def audit_lines(stack) -> list[dict]:
-    lines = []
-    for line in stack.compose("logs", "--no-color", "--no-log-prefix", "hub").stdout.splitlines():
-        if line.startswith("{"):
-            lines.append(json.loads(line))  # every audit line is one whole JSON object
-    return lines
 
 
 def test_alices_login_key_spawn_and_stop_are_audited(stack, alice_token, tmp_path):

@@ -1,5 +1,6 @@
 """Two users on the real stack: own homes, no way into each other's server or container."""
 
+import ipaddress
 import threading
 
 import requests
@@ -33,9 +34,18 @@ def test_two_users_spawn_at_once_and_stay_apart(stack, alice, bob, alice_token, 
     assert as_bob.status_code in (403, 404) and "alice's secret" not in as_bob.text
 
     alice_box, bob_box = user_container(docker_client, "alice"), user_container(docker_client, "bob")
-    # The image's HEALTHCHECK works under the hub too (jupyterhub-singleuser at the user's prefix).
+    # The image's HEALTHCHECK works under the hub too (jupyterhub-singleuser at the user's prefix), every
+    # 30 s instead of the image's 2 s, which would keep a core busy with 25 idle servers.
+    check = alice_box.attrs["Config"]["Healthcheck"]
+    assert (check["Test"], check["Interval"]) == (["CMD", "devhub-healthcheck"], 30 * 10**9), check
     wait_until(lambda: health(alice_box) == "healthy", 90, interval=0.5, what="alice's container to be healthy")
     assert alice_box.attrs["HostConfig"]["PortBindings"] in ({}, None)  # nothing published on the host
+    # Each server's network is a /27 of USER_NETWORK_POOL (default 10.213.0.0/16), not one of Docker's
+    # default pools, which run out after about 30 networks; the two do not overlap.
+    subnets = {u: ipaddress.IPv4Network(docker_client.networks.get(f"devhubtest-user-{u}").attrs["IPAM"]["Config"][0]["Subnet"])
+               for u in ("alice", "bob")}
+    assert all(s.prefixlen == 27 and s.subnet_of(ipaddress.IPv4Network("10.213.0.0/16")) for s in subnets.values()), subnets
+    assert not subnets["alice"].overlaps(subnets["bob"]), subnets
     alice_ips = [n["IPAddress"] for n in alice_box.attrs["NetworkSettings"]["Networks"].values()]
     probe = "import socket,sys\nfor h in sys.argv[1:]:\n for p in (8888, 2222):\n  s=socket.socket(); s.settimeout(2)\n  print(h, p, s.connect_ex((h, p)) == 0)\n"
     out = exec_out(bob_box, ["python", "-c", probe, *alice_ips, "devhubtest-user-alice"], check=False)

@@ -64,7 +64,9 @@ def test_prometheus_sees_alices_server_and_ssh_session(scraped, alice_token, tmp
     try:
         assert wait_until(lambda: value_of(stack, 'devhub_gateway_user_connections{user="alice"}') == 1, 60, interval=1,
                           what="alice's SSH connection in Prometheus")
-        assert (value_of(stack, 'devhub_gateway_sessions{kind="exec"}') or 0) >= 1
+        # Its own poll: the scrape that first saw the connection may have come before the exec channel opened.
+        assert wait_until(lambda: (value_of(stack, 'devhub_gateway_sessions{kind="exec"}') or 0) >= 1, 60, interval=1,
+                          what="alice's exec session in Prometheus")
     finally:
         session.process.kill()
         hub_api(stack, alice_token, "DELETE", f"/devhub/ssh/users/alice/keys/{key_id}")  # as other tests expect

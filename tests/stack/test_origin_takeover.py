@@ -15,11 +15,9 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from stack_support import hub_api, start_server, stop_server, user_container
-from support import SshTarget, exec_out, make_keypair, wait_until
+from support import CHROMIUM_ARGS, SshTarget, exec_out, make_keypair, wait_until
 
 HOSTILE_PAGE = (Path(__file__).resolve().parents[1] / "in_image" / "hostile_page.py").read_text()
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-gpu"]
 ATTACKS = ("steal-xsrf-fetch", "steal-xsrf-iframe", "steal-xsrf-popup", "add-key-stolen-xsrf",
            "add-key-tossed-cookie", "create-token", "service-worker")
 

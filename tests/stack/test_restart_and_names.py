@@ -57,8 +57,9 @@ def test_hostile_usernames_are_accepted_with_distinct_valid_names_or_refused(sta
     # alice and bob).
     hub = stack.container(docker_client, "hub")
     script = ("import json, sys; from devhub import names, settings; s = settings.load(); "
-              "print(json.dumps([[names.container_name(u, s.user_network_prefix), names.volume_name(s.user_volume_prefix, u), "
-              "names.network_name(s.user_network_prefix, u)] for u in json.loads(sys.argv[1])]))")
+              "objs = [names.ServerObjects(user=u, network_prefix=s.user_network_prefix, volume_prefix=s.user_volume_prefix) "
+              "for u in json.loads(sys.argv[1])]; "
+              "print(json.dumps([[o.container, o.home, o.network] for o in objs]))")
     computed = json.loads(hub.exec_run(["python", "-c", script, json.dumps(users)]).output)
     for kind in range(3):
         column = [row[kind] for row in computed]

@@ -63,13 +63,16 @@ def test_expired_hub_login_says_where_to_log_in(stack, bob_token, alice_token, t
         stop_server(stack, alice_token, "bob")
     stack.compose("restart", "oidc")
     stack.compose("up", "--detach", "--wait", "oidc")
-    ssh = SshTarget(stack.ssh_port, key.private, user="bob")
-    expired = ssh.run("true", timeout=120)
-    assert expired.returncode == 255
-    assert f"your hub login has expired, so the hub cannot start your server: log in at {stack.url}/hub/login, " \
-           "then connect again" in expired.stderr, expired.stderr
-    stack.login("bob")  # what the message asks for
-    assert ssh.run("true", timeout=240).returncode == 0
-    # Every stored login went stale with the IdP's restart (API tokens too, once the hub re-checks
-    # them): alice logs in again as well, as she would, for the tests that follow.
-    stack.login("alice")
+    try:
+        ssh = SshTarget(stack.ssh_port, key.private, user="bob")
+        expired = ssh.run("true", timeout=120)
+        assert expired.returncode == 255
+        assert f"your hub login has expired, so the hub cannot start your server: log in at {stack.url}/hub/login, " \
+               "then connect again" in expired.stderr, expired.stderr
+        stack.login("bob")  # what the message asks for
+        assert ssh.run("true", timeout=240).returncode == 0
+    finally:
+        # Every stored login went stale with the IdP's restart (API tokens too, once the hub re-checks
+        # them): alice logs in again as well, as she would, so the tests that follow do not fail with
+        # this one.
+        stack.login("alice")

@@ -1,0 +1,104 @@
+"""Pair work in real Chromium, two browsers: alice shares her named server exp1 with bob on the
+sharing page, bob opens it on alice's origin and runs a cell; alice revokes and bob is refused. The
+share never opens SSH: bob's key cannot log in as alice+exp1."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import expect, sync_playwright
+
+from stack_support import add_key, hub_api, start_server, stop_server
+from support import CHROMIUM_ARGS, SshTarget, wait_until
+from test_browser import visible_with_reloads, wait_for_lab
+
+
+@pytest.fixture
+def browsers(artifacts):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
+        pages = {}
+        try:
+            for user in ("alice", "bob"):  # two people, two browser profiles (cookie jars)
+                pages[user] = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 900}).new_page()
+            yield pages
+        finally:
+            for user, page in pages.items():
+                page.screenshot(path=str(artifacts / f"sharing-{user}-last.png"))
+            browser.close()
+
+
+@pytest.fixture
+def exp1(stack, alice_token):
+    start_server(stack, alice_token, "alice", server="exp1")
+    yield
+    stop_server(stack, alice_token, "alice", server="exp1")
+    hub_api(stack, alice_token, "DELETE", "/users/alice/servers/exp1", json={"remove": True})
+
+
+def log_in(stack, page, user: str, then: str) -> None:
+    page.goto(f"{stack.url}/hub/oauth_login?next={then}", wait_until="domcontentloaded")
+    page.get_by_role("button", name=user, exact=True).click()
+    page.wait_for_url(re.compile(re.escape(then)))
+
+
+def open_shared(page, url: str) -> None:
+    """Open a server someone shared: JupyterHub asks the visitor to authorize access first."""
+    page.goto(url, wait_until="domcontentloaded")
+    authorize = page.get_by_role("button", name=re.compile("Authorize"))
+    try:
+        authorize.click(timeout=15_000)
+    except PlaywrightError:
+        pass  # no confirmation asked
+
+
+def refused(page, url: str) -> bool:
+    response = page.goto(url + "api/contents", wait_until="domcontentloaded")
+    return response is not None and response.status == 403
+
+
+def test_alice_shares_exp1_with_bob_then_revokes(stack, browsers, exp1, bob_token, tmp_path):
+    alice, bob = browsers["alice"], browsers["bob"]
+    log_in(stack, alice, "alice", "/hub/sharing")
+    section = alice.locator('.devhub-share[data-server="exp1"]')
+    expect(section.locator(".badge")).to_have_text("running")
+    exp1_url = section.locator(".devhub-share-url").inner_text().strip()
+    assert exp1_url.startswith("https://alice.devhub.localhost:") and exp1_url.endswith("/user/alice/exp1/")
+    # Before any share, bob's browser is refused there.
+    log_in(stack, bob, "bob", "/hub/home")
+    assert refused(bob, exp1_url)
+    section.locator(".devhub-share-user").fill("bob")
+    section.locator(".devhub-share-add").click()
+    expect(section.locator(".devhub-share-rows tr")).to_have_text([re.compile(r"^bob")])
+
+    # bob, in his own browser, on alice's origin: JupyterLab of exp1, and a cell runs there.
+    open_shared(bob, exp1_url + "lab")
+    wait_for_lab(bob, exp1_url + "lab", re.compile(r"/user/alice/exp1/lab"))
+    launcher = bob.locator(".jp-LauncherCard[data-category='Notebook']").first
+    visible_with_reloads(bob, launcher)
+    launcher.click()
+    cell = bob.locator(".jp-Notebook .jp-Cell .cm-content").first
+    expect(cell).to_be_visible(timeout=60_000)
+    expect(bob.get_by_text(re.compile(r"\| Idle")).first).to_be_visible(timeout=120_000)
+    cell.click()
+    bob.keyboard.type("import socket; print('pair-' + socket.gethostname())")
+    bob.keyboard.press("Shift+Enter")
+    expect(bob.locator(".jp-OutputArea-output").filter(has_text="pair-devhub-alice-s-exp1").first).to_be_visible(
+        timeout=90_000)
+
+    # The share is for the browser only: bob's key does not log in as alice+exp1.
+    bob_key, bob_key_id = add_key(stack, bob_token, "bob", tmp_path, "bob-pair")
+    try:
+        ssh = SshTarget(stack.ssh_port, bob_key.private, user="alice+exp1", host="localhost").run("true", timeout=60)
+        assert ssh.returncode == 255 and "Permission denied (publickey)" in ssh.stderr, ssh.stderr
+    finally:
+        hub_api(stack, bob_token, "DELETE", f"/devhub/ssh/users/bob/keys/{bob_key_id}")
+
+    # alice revokes; within the server's access cache (30 s) bob is refused.
+    section.locator(".devhub-share-revoke").click()
+    expect(section.locator(".devhub-share-rows tr")).to_have_count(0)
+
+    wait_until(lambda: refused(bob, exp1_url), 120, interval=5, what="bob to lose access to alice's exp1")
+    expect(bob.locator("body")).to_contain_text("Forbidden")  # the API answer of the server to bob now

@@ -531,7 +531,8 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
                     created = await self.docker(
                         "create_network", name, driver="bridge", internal=True, check_duplicate=True,
                         labels=self.owner_labels("user-network"),
-                        ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=str(subnet))]),
+                        ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
+                            subnet=str(subnet), gateway=subnets.gateway(subnet))]),
                     )
                 except docker.errors.APIError as exc:
                     if exc.status_code == 409:  # created meanwhile under this name (another hub process)

@@ -55,3 +55,9 @@ def free_subnet(pool: ipaddress.IPv4Network, used: Iterable[ipaddress.IPv4Networ
         blocked.update(range(low // size, high // size + 1))
     index = next((i for i in range(count) if i not in blocked), None)
     return None if index is None else ipaddress.IPv4Network((first + index * size, SUBNET_PREFIX))
+
+
+def gateway(subnet: ipaddress.IPv4Network) -> str:
+    """The host's address on a server network: its first address, stated when the network is created
+    so that `docker network inspect` shows it (Docker records no gateway it picked itself)."""
+    return str(next(subnet.hosts()))

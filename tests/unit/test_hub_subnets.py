@@ -47,3 +47,7 @@ def test_pool_must_be_private_ipv4_and_hold_two_servers():
             assert says in str(exc), (bad, exc)
         else:
             raise AssertionError(f"{bad} accepted")
+
+
+def test_the_gateway_is_the_first_address_of_the_subnet():
+    assert subnets.gateway(net("10.213.0.32/27")) == "10.213.0.33"

@@ -4,6 +4,8 @@ resources is replaced: the proxy (in memory), the spawner (a tiny HTTP server in
 stands in for the user container, with the host key in a file) and the authenticator (JupyterHub's
 DummyAuthenticator, so a browser login can be done with a form post)."""
 
+import errno
+import os
 import re
 import subprocess
 import sys
@@ -44,6 +46,10 @@ class Ok(web.RequestHandler):
     def get(self, *args):
         self.write("ok")
 
+def _wait_for_gate(path):
+    with open(path, "rb") as gate:  # blocks until the test opens the FIFO to write
+        gate.read()
+
 class FakeSshSpawner(SshHostKeyState, Spawner):
     """Stands in for DevhubSpawner: an HTTP server in the hub; the host key comes from a file."""
     host_key_file = Unicode().tag(config=True)
@@ -55,9 +61,11 @@ class FakeSshSpawner(SshHostKeyState, Spawner):
         self._http.add_sockets(sockets)
         return ("127.0.0.1", sockets[0].getsockname()[1])
     async def stop(self, now=False):
-        # The stop stays pending while STOP_HOLD_FILE exists, as a container that is slow to stop.
-        while os.path.exists(os.environ["TEST_STOP_HOLD_FILE"]):
-            await asyncio.sleep(0.1)
+        # While the test's gate (a FIFO) exists, the stop stays pending, as a container that is slow
+        # to stop, until the test writes to the gate (RealHub.open_stop_gate).
+        gate = os.environ["TEST_STOP_GATE"]
+        if os.path.exists(gate):
+            await asyncio.to_thread(_wait_for_gate, gate)
         if self._http:
             self._http.stop()
             self._http = None
@@ -107,7 +115,7 @@ class Hub:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/hub/"
         self.host_key_file = tmp / "host_key.pub"
-        self.stop_hold_file = tmp / "hold-stops"  # while it exists, stops stay pending
+        self.stop_gate = tmp / "stop-gate"  # while this FIFO exists, stops stay pending (hold_stops)
         (tmp / "sshgw-secret").mkdir(mode=0o700)
         (tmp / "jupyterhub_config.py").write_text(TEST_CONFIG)
         env = {
@@ -128,7 +136,7 @@ class Hub:
             "TEST_PROXY_PORT": str(free_port()),
             "TEST_ADMIN_TOKEN": ADMIN_TOKEN,
             "TEST_HOST_KEY_FILE": str(self.host_key_file),
-            "TEST_STOP_HOLD_FILE": str(self.stop_hold_file),
+            "TEST_STOP_GATE": str(self.stop_gate),
         }
         self.log = open(tmp / "hub.log", "w")
         self.process = subprocess.Popen(
@@ -156,6 +164,21 @@ class Hub:
             self.process.kill()
             self.process.wait()
         self.log.close()
+
+    def hold_stops(self):
+        """From now on a server's stop stays pending until release_stops()."""
+        os.mkfifo(self.stop_gate)
+
+    def release_stops(self):
+        """Let a held stop finish (if one waits at the gate) and stop holding new ones."""
+        if not self.stop_gate.exists():
+            return
+        try:  # non-blocking: with no stop waiting there is no reader, and nothing to release
+            os.close(os.open(self.stop_gate, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+        self.stop_gate.unlink()
 
     def api(self, method, path, token=ADMIN_TOKEN, headers=None, timeout=10, **kwargs):
         headers = ({"Authorization": f"token {token}"} if token else {}) | (headers or {})

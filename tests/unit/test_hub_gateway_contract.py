@@ -108,7 +108,7 @@ def test_named_servers_unknown_then_started_alone(hub):
 def test_a_connection_during_a_stop_waits_for_it_then_starts(hub):
     hub.user_token("dora")
     route, _ = connect(hub, "dora")
-    hub.stop_hold_file.touch()
+    hub.hold_stops()
     try:
         # The hub answers a stop after it ends or after slow_stop_timeout (10 s): asked aside.
         stopping = threading.Thread(target=hub.api, args=("DELETE", "users/dora/server"), kwargs={"timeout": 60})
@@ -119,11 +119,11 @@ def test_a_connection_during_a_stop_waits_for_it_then_starts(hub):
         def progress(line):
             lines.append(line)
             if "starting it when that is done" in line:  # the gateway waits: now let the stop finish
-                hub.stop_hold_file.unlink()
+                hub.release_stops()
 
         route = gateway_call(hub, lambda router: router.route("dora", progress))
     finally:
-        hub.stop_hold_file.unlink(missing_ok=True)
+        hub.release_stops()
     stopping.join()
     assert route.started, lines
     assert "the hub says: dora is pending stop; starting it when that is done" in lines, lines

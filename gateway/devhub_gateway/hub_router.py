@@ -63,6 +63,9 @@ class _Start:
 
 
 REFUSED = "SSH refused:"
+# After the hub reports a started server ready, its route (the container's address and host key) is
+# usually there at once; when it is not (the host key is still being written), ask again soon.
+ROUTE_AFTER_READY_POLL_S = 0.1
 
 
 def _lines(keys) -> list[str]:
@@ -232,7 +235,7 @@ class HubRouter(Router):
             current = await self._current_route(target)
             if current:
                 return dataclasses.replace(current, started=True)
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(ROUTE_AFTER_READY_POLL_S)
         raise RouteError(f"your server did not become ready within {self.start_timeout:.0f} s")
 
     async def _server_state(self, target: Target) -> dict | None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .connection import GatewayConnection
 
 log = logging.getLogger("devhub_gateway.upstream")
+SSHD_START_GRACE_S = 5.0
 
 
 class Upstream:
@@ -55,8 +56,7 @@ class Upstream:
         options = self.gw.upstream_options(route)
         where = f"{route.host}:{route.port}"
         try:
-            upstream = await asyncssh.connect(route.host, route.port, options=options,
-                                              client_factory=lambda: _UpstreamWatch(self._lost))
+            upstream = await self._dial(route, options)
         except asyncssh.HostKeyNotVerifiable:
             self.gw.audit("upstream_refused", user=owner.user, sid=owner.sid, upstream=where, reason="host key mismatch")
             raise RouteError("your server's SSH host key does not match the one the hub recorded for it; "
@@ -75,6 +75,20 @@ class Upstream:
             self.gw.metrics.spawned(time.monotonic() - t0)
         self.gw.audit("upstream", **owner.target.audit_fields(), sid=owner.sid, upstream=where)
         return upstream
+
+    async def _dial(self, route, options) -> asyncssh.SSHClientConnection:
+        """Connect to the server's sshd. The hub calls a server ready when Jupyter answers; sshd,
+        started beside it by supervisord, may take a moment longer: a just-started server's refusal
+        is retried for up to SSHD_START_GRACE_S."""
+        deadline = time.monotonic() + (SSHD_START_GRACE_S if route.started else 0)
+        while True:
+            try:
+                return await asyncssh.connect(route.host, route.port, options=options,
+                                              client_factory=lambda: _UpstreamWatch(self._lost))
+            except ConnectionRefusedError:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.05)
 
     async def ready(self, stderr: asyncssh.SSHWriter | None = None) -> asyncssh.SSHClientConnection:
         """The upstream connection, writing progress to `stderr` while it is being set up."""

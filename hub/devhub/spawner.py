@@ -7,7 +7,8 @@ defaults and adds:
 - one Docker network per server (devhub.names.ServerObjects: USER_NETWORK_PREFIX + escaped name,
   plus "-s-" + the name of a named server; bridge, internal: no egress), created on start, with
   the hub and proxy containers of the same compose project attached (aliases: their compose
-  service names, and HUB_CONNECT_HOST for the hub); removed on stop;
+  service names, and HUB_CONNECT_HOST for the hub, attached in parallel); kept between stops, so a
+  restart only starts a container, and removed with the server (delete_forever);
 - GPU allocation (gpus.py), recorded in the container labels devhub.user / devhub.server / devhub.gpus;
 - resource profiles on the spawn page when PROFILES is set, chosen per server; a profile's own idle
   timeout is kept in the server's state for devhub.culler;
@@ -15,6 +16,8 @@ defaults and adds:
   servers mount the same home volume (one home per person);
 - delete_forever(): a named server's network goes with it; when the user is deleted, the home
   volume is removed, archived or kept (ON_USER_DELETE);
+- Docker API calls on docker_api_threads threads (DockerSpawner's own is one thread for the whole
+  hub), and a prompt readiness check (devhub.readiness) before JupyterHub's own backoff;
 - a hook for the container's authorized SSH keys (DEVHUB_SSH_AUTHORIZED_KEYS): by default only the
   SSH gateway's client key (SSH_GATEWAY_CLIENT_KEY_FILE); users' own keys are checked at the gateway;
 - the SSH route for the gateway (ssh_route()): the container's address on its network and its SSH
@@ -37,6 +40,7 @@ import io
 import socket
 import tarfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any as TAny
 from urllib.parse import urlsplit
@@ -44,10 +48,10 @@ from urllib.parse import urlsplit
 import docker.errors
 import docker.types
 from dockerspawner import DockerSpawner
-from traitlets import (Any, Bool, Callable, Enum, Instance, Integer, List, TraitError, Unicode, default, observe,
+from traitlets import (Any, Bool, Callable, Enum, Float, Instance, Integer, List, TraitError, Unicode, default, observe,
                        validate)
 
-from . import audit, egress, gpus, names, subnets, timeline
+from . import audit, egress, gpus, names, readiness, subnets, timeline
 from .settings import ON_USER_DELETE, SIZE, Profile, size_in_bytes
 from .ssh_keys import InvalidKey, parse_public_key
 from .stops import STOPS
@@ -70,6 +74,8 @@ FRONT_SERVICE = "nginx"  # its internal listener is user servers' way to the hub
 
 # Subnets are chosen and networks created one at a time in this process (see _create_network).
 _NETWORK_CREATION = asyncio.Lock()
+# Networks of servers being started in this process: not idle, even before their container exists.
+_STARTING: set[str] = set()
 
 # What every user container runs under, whatever the settings (the image tests run the image under
 # the same: tests/conftest.py HARDENED).
@@ -230,6 +236,24 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
         "/srv/sshgw-state/gateway_client_key.pub",
         help="The SSH gateway's client public key, read at each start (SSH_GATEWAY_CLIENT_KEY_FILE).",
     ).tag(config=True)
+
+    docker_api_threads = Integer(
+        8, min=1, help="Docker API calls the hub makes at once, for all servers together. DockerSpawner's "
+        "own is one thread, which queues 20 users' container starts and network attaches behind each other.",
+    ).tag(config=True)
+
+    ready_poll_interval = Float(
+        0.05, min=0, help="Seconds between the spawner's own checks that a new server answers HTTP, before "
+        "JupyterHub checks it (devhub.readiness); 0 leaves it to JupyterHub's backoff (0.2 s doubling to 5 s).",
+    ).tag(config=True)
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """One pool per hub for every server's Docker API calls (DockerSpawner calls them through it)."""
+        cls = type(self)
+        if cls._executor is None:
+            cls._executor = ThreadPoolExecutor(self.docker_api_threads, thread_name_prefix="docker-api")
+        return cls._executor
 
     @validate("gpu_mode")
     def _validate_gpu_mode(self, proposal):
@@ -500,21 +524,26 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
             peers[me["Id"]] = self.peer_aliases("hub")
         return peers
 
-    async def ensure_network(self) -> str:
-        """Create the user's internal network if missing and attach the hub and proxy to it."""
+    async def ensure_network(self, steps: timeline.Steps | None = None) -> str:
+        """Create the server's internal network if missing and attach the hub and proxy to it (those
+        missing, in parallel: each attach is a network namespace change in dockerd)."""
+        steps = steps or timeline.Steps()
         name = self.network_name
-        found = [n for n in await self.docker("networks", names=[name]) if n["Name"] == name]
-        network_id = found[0]["Id"] if found else await self._create_network(name)
-        attached = (await self.docker("inspect_network", network_id)).get("Containers") or {}
-        for container_id, aliases in (await self._compose_peers()).items():
-            if container_id in attached:
-                continue
-            try:
-                await self.docker("connect_container_to_network", container_id, network_id, aliases=aliases)
-            except docker.errors.APIError as exc:
-                if exc.status_code not in (403, 409) or "already exists" not in str(exc):
-                    raise
+        with steps.step("network_create"):
+            found = [n for n in await self.docker("networks", names=[name]) if n["Name"] == name]
+            network_id = found[0]["Id"] if found else await self._create_network(name)
+        with steps.step("network_attach"):
+            attached = (await self.docker("inspect_network", network_id)).get("Containers") or {}
+            missing = {cid: aliases for cid, aliases in (await self._compose_peers()).items() if cid not in attached}
+            await asyncio.gather(*(self._attach(cid, network_id, aliases) for cid, aliases in missing.items()))
         return network_id
+
+    async def _attach(self, container_id: str, network_id: str, aliases: list[str]) -> None:
+        try:
+            await self.docker("connect_container_to_network", container_id, network_id, aliases=aliases)
+        except docker.errors.APIError as exc:
+            if exc.status_code not in (403, 409) or "already exists" not in str(exc):
+                raise
 
     async def _create_network(self, name: str) -> str:
         """Create the server's network on a free subnet of network_pool. The hub creates networks one
@@ -524,6 +553,8 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
         async with _NETWORK_CREATION:
             for _ in range(8):
                 subnet = subnets.free_subnet(pool, subnets.used_subnets(await self.docker("networks")))
+                if subnet is None and await self._reclaim_idle_network():
+                    continue
                 if subnet is None:
                     raise RuntimeError(f"No free /{subnets.SUBNET_PREFIX} left in USER_NETWORK_POOL={pool} for "
                                        f"{name}: give the hub a larger pool")
@@ -544,20 +575,38 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
                 return created["Id"]
         raise RuntimeError(f"Could not create network {name}: every free subnet of {pool} was taken meanwhile")
 
+    async def _reclaim_idle_network(self) -> bool:
+        """Stopped servers keep their networks; when the pool is full, remove one that nothing but
+        the hub's own services is attached to (its server is stopped), so its subnet is free again."""
+        peers = set(await self._compose_peers())
+        for listed in await self.docker("networks", filters={"label": f"{LABEL_ROLE}=user-network"}):
+            if listed["Name"] in _STARTING:
+                continue
+            network = await self.docker("inspect_network", listed["Id"])
+            if set(network.get("Containers") or {}) <= peers:
+                self.log.info("USER_NETWORK_POOL is full: removing %s, a stopped server's network", listed["Name"])
+                return await self._remove_network(network)
+        return False
+
     async def remove_network(self) -> None:
-        """Detach everything from the user's network and remove it (best effort, logged)."""
-        name = self.network_name
+        """Detach everything from the server's network and remove it (best effort, logged)."""
         try:
-            network = await self.docker("inspect_network", name)
+            network = await self.docker("inspect_network", self.network_name)
         except docker.errors.NotFound:
             return
+        await self._remove_network(network)
+
+    async def _remove_network(self, network: dict) -> bool:
+        name = network["Name"]
         try:
             for container_id in list(network.get("Containers") or {}):
                 await self.docker("disconnect_container_from_network", container_id, network["Id"], force=True)
             await self.docker("remove_network", network["Id"])
             self.log.info("Removed network %s", name)
+            return True
         except docker.errors.APIError as exc:
             self.log.warning("Could not remove network %s: %s", name, exc)
+            return False
 
     async def poll(self):
         status = await super().poll()
@@ -668,24 +717,34 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
             self._ssh_keys = (await keys if inspect.isawaitable(keys) else keys) or ""
         with steps.step("gpus"):
             self._gpu = await self.allocate_gpus(mode)
+        _STARTING.add(self.network_name)
         try:
-            with steps.step("network"):
-                await self.ensure_network()
+            await self.ensure_network(steps)
             with steps.step("container"):  # DockerSpawner: create (or reuse) and start it
                 started = await super().start()
+            _STARTING.discard(self.network_name)  # its container is on it now
+            if self.ready_poll_interval and not self.internal_ssl:  # with internal TLS, JupyterHub checks alone
+                with steps.step("server_answers"):
+                    await readiness.wait_until_answering(
+                        self.readiness_url(*started), timeout=self.http_timeout, interval=self.ready_poll_interval)
         except BaseException:
+            _STARTING.discard(self.network_name)
             self.release_gpus()
             raise
         audit.record("spawn", user=self.user.name, server=self.name or None, container=self.object_name,
                      image=self.image, gpus=self._gpu.devices if self._gpu else None, steps=steps.summary())
         return started
 
+    def readiness_url(self, ip: str, port: int) -> str:
+        """What JupyterHub requests to see that the new server is up (User._wait_up: its URL + "api")."""
+        return f"http://{ip}:{port}{self.server.base_url if self.server else '/'}api"
+
     async def stop(self, now=False):
+        """Stop the container; its network stays for the next start (delete_forever removes it)."""
         try:
             await super().stop(now=now)
         finally:
             self.release_gpus()
-            await self.remove_network()
         audit.record("stop", user=self.user.name, server=self.name or None, container=self.object_name)
 
     # ---- user deletion ----

@@ -78,9 +78,18 @@ def test_two_servers_side_by_side_share_one_home(stack, profiles, alice_token, d
     # Stopping one leaves the other running.
     stop_server(stack, alice_token, "alice", server="gpu")
     assert not docker_client.containers.list(filters={"name": f"^/{PREFIX}alice-s-gpu$"})
-    assert not docker_client.networks.list(names=[PREFIX + "alice-s-gpu"])
+    # Its network stays for the next start (nothing of alice's on it), until the server is removed.
+    (kept,) = [n for n in docker_client.networks.list(names=[PREFIX + "alice-s-gpu"]) if n.name == PREFIX + "alice-s-gpu"]
+    kept.reload()
+    assert gpu.id not in kept.attrs["Containers"] and default.id not in kept.attrs["Containers"]
     default.reload()
     assert default.status == "running" and servers(stack, alice_token)[""]["ready"]
+    # Removing the server takes its network; the default server's stays.
+    removed = hub_api(stack, alice_token, "DELETE", server_path("alice", "gpu"), json={"remove": True})
+    assert removed.status_code in (202, 204), removed.text
+    wait_until(lambda: PREFIX + "alice-s-gpu" not in {n.name for n in docker_client.networks.list(names=[PREFIX + "alice"])},
+               60, interval=0.2, what="the removed server's network to go")
+    assert docker_client.networks.get(PREFIX + "alice").name == PREFIX + "alice"
 
 
 def test_ssh_to_a_stopped_named_server_starts_it(stack, profiles, alice_token, alice_key, docker_client, tmp_path):

@@ -17,3 +17,5 @@ def test_deleting_a_user_removes_their_home_volume(stack, bob_token, alice_token
     assert hub_api(stack, alice_token, "GET", "/users/bob").status_code == 404
     assert not docker_client.containers.list(all=True, filters={"name": "^/devhubtest-user-bob-s-exp1$"})
     assert not docker_client.networks.list(names=["devhubtest-user-bob-s-exp1"])
+    # The default server's network, kept since its stop, goes with the user too.
+    assert "devhubtest-user-bob" not in {n.name for n in docker_client.networks.list(names=["devhubtest-user-bob"])}

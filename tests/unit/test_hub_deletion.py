@@ -42,6 +42,7 @@ def test_named_servers_are_stopped_and_keys_deleted(tmp_path, fake_docker):
     user.orm_user, user.settings = alice, {"proxy": Proxy()}
     run(authenticator(store).delete_user(user))
     assert user.stopped == ["exp1"] and user.settings["proxy"].deleted == [("alice", "exp1")]
+    run(named.delete_forever())  # what JupyterHub does next for each of the user's servers
     assert "devhub-user-alice-s-exp1" not in fake_docker.networks_
     assert not any(c["Name"] == "devhub-user-alice-s-exp1" for c in fake_docker.containers_.values())
     assert store.list(owner_of(alice)) == [] and len(store.list(owner_of(bob))) == 1

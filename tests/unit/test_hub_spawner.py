@@ -90,13 +90,20 @@ class FakeDocker(docker.APIClient):
         mode = c.get("create", {}).get("host_config", {}).get("NetworkMode")
         if mode and mode in self.networks_:
             c["NetworkSettings"]["Networks"][mode] = {"IPAddress": "10.99.0.2"}
+            self.networks_[mode]["Containers"][c["Id"]] = {}  # Docker lists running containers on it
+
+    def _leave_networks(self, c):
+        for network in self.networks_.values():
+            network["Containers"].pop(c["Id"], None)
 
     def stop(self, container, **kw):
         self.calls.append(("stop", container))
         self._find(container)["State"].update(Status="exited", Running=False, ExitCode=0)
+        self._leave_networks(self._find(container))
 
     def remove_container(self, container, **kw):
         self.calls.append(("remove_container", container))
+        self._leave_networks(self._find(container))
         self.containers_.pop(self._find(container)["Id"])
 
     def wait(self, container, **kw):
@@ -200,6 +207,7 @@ def make_spawner(tmp_path, username="alice", user_options=None, server="", user=
     spawner.user.spawners[server] = spawner
     spawner.server = SimpleNamespace(base_url=f"/user/{username}/{server}", ip="", port=8888)
     spawner.user_options = user_options or {}
+    spawner.ready_poll_interval = 0  # the fake's containers serve nothing; see test_start_returns_once_the_server_answers
     return spawner
 
 
@@ -353,11 +361,22 @@ def test_user_network_is_internal_and_hub_proxy_attached(tmp_path, fake_docker):
     run(other.start())
     assert set(fake_docker.networks_) == {"devhub-user-a-2eb", "devhub-user-a-5fb"}
     assert [n["IPAM"]["Config"][0]["Subnet"] for n in fake_docker.networks_.values()] == ["10.213.0.0/27", "10.213.0.32/27"]
-    # Stop: container removed, hub/proxy detached, network removed; volume untouched.
+    # Stop: container removed; the network stays (with nothing of the user's on it) for the next start.
     run(sp.stop())
+    assert not any(c[0] == "remove_network" for c in fake_docker.calls)
+    assert set(fake_docker.networks_["devhub-user-a-2eb"]["Containers"]) == {HUB_ID, PROXY_ID}
+    assert not any(c[0] == "remove_volume" for c in fake_docker.calls)
+    # The next start reuses it as it is: no network created, nothing attached again.
+    before = len(fake_docker.calls)
+    run(sp.start())
+    again = [c[0] for c in fake_docker.calls[before:]]
+    assert "create_container" in again and "start" in again
+    assert "create_network" not in again and "connect" not in again
+    # Deleting the server removes its network (hub and proxy detached first); the home stays.
+    run(sp.stop())
+    run(sp.delete_forever())
     assert ("remove_network", "devhub-user-a-2eb") in fake_docker.calls
     assert "devhub-user-a-2eb" not in fake_docker.networks_
-    assert not any(c[0] == "remove_volume" for c in fake_docker.calls)
 
 
 def test_poll_reattaches_recreated_proxy(tmp_path, fake_docker):
@@ -567,8 +586,10 @@ def test_named_servers_get_own_container_network_and_gpus_but_share_the_home(tmp
     second = make_spawner(tmp_path, user_options={"profile": "gpu"}, server="gpu2", user=default.user, **env)
     run(second.start())
     assert created_for(fake_docker, "devhub-user-alice-s-gpu2")["labels"]["devhub.gpus"] == "1"
-    # Stopping one leaves the other running, with its network.
+    # Stopping one leaves the other running; removing the stopped one takes its network only.
     run(gpu.stop())
+    assert not any(c["Name"] == "devhub-user-alice-s-gpu" for c in fake_docker.containers_.values())
+    run(gpu.delete_forever())
     assert "devhub-user-alice-s-gpu" not in fake_docker.networks_
     assert "devhub-user-alice" in fake_docker.networks_
     assert any(c["Name"] == "devhub-user-alice" for c in fake_docker.containers_.values())
@@ -599,9 +620,9 @@ def test_the_spawn_audit_line_says_where_the_start_spent_its_time(tmp_path, fake
     (spawn,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()
                 if line.startswith("{") and json.loads(line).get("event") == "spawn"]
     steps = spawn["steps"]
-    assert set(steps) == {"began", "ssh_keys", "gpus", "network", "container", "total"}
+    assert set(steps) == {"began", "ssh_keys", "gpus", "network_create", "network_attach", "container", "total"}
     assert before - 1 <= steps["began"] <= time.time()
-    parts = sum(steps[name] for name in ("ssh_keys", "gpus", "network", "container"))
+    parts = sum(steps[name] for name in ("ssh_keys", "gpus", "network_create", "network_attach", "container"))
     assert 0 < parts <= steps["total"]
 
 
@@ -619,6 +640,42 @@ def test_a_full_network_pool_is_a_clear_spawn_error(tmp_path, fake_docker):
     with pytest.raises(RuntimeError, match=r"No free /27 left in USER_NETWORK_POOL=192.168.77.0/26 for "
                                            r"devhub-user-third: give the hub a larger pool"):
         run(third.start())
-    run(first.stop())  # its subnet is free again
+    run(first.stop())  # its network is kept, but nothing of first's is on it: reclaimed for third
     run(third.start())
+    assert "devhub-user-first" not in fake_docker.networks_ and "devhub-user-second" in fake_docker.networks_
     assert fake_docker.networks_["devhub-user-third"]["IPAM"]["Config"][0]["Subnet"] == "192.168.77.0/27"
+
+
+def test_start_returns_once_the_server_answers(tmp_path, fake_docker, monkeypatch):
+    """The spawner asks the new server's API URL (JupyterHub's own check) until it answers, so the
+    hub's check passes at once; one that never answers fails the start clearly and frees its GPUs."""
+    from test_hub_readiness import Booting
+
+    started = fake_docker.start
+
+    def start_on_localhost(container):
+        started(container)
+        for network in fake_docker._find(container)["NetworkSettings"]["Networks"].values():
+            network["IPAddress"] = "127.0.0.1"
+
+    monkeypatch.setattr(fake_docker, "start", start_on_localhost)
+    booting = Booting(busy=3)
+    try:
+        sp = make_spawner(tmp_path, GPU_MODE="all")
+        sp.port, sp.ready_poll_interval = booting.server_address[1], 0.01
+        assert run(sp.start()) == ("127.0.0.1", booting.server_address[1])
+        assert booting.paths == ["/user/alice/api"] * 4
+    finally:
+        booting.shutdown()
+    never = Booting(busy=10**6)
+    try:
+        one_gpu = {"GPU_MODE": "1", "GPU_DEVICES": "0"}
+        sp = make_spawner(tmp_path, username="bob", **one_gpu)
+        sp.port, sp.ready_poll_interval, sp.http_timeout = never.server_address[1], 0.01, 1
+        with pytest.raises(TimeoutError, match="did not answer at http://127.0.0.1:.*/user/bob/api within 1 s"):
+            run(sp.start())
+        run(sp.stop())  # as JupyterHub does after a failed start
+        run(make_spawner(tmp_path, username="carol", **one_gpu).start())  # bob's GPU was given back
+        assert created_for(fake_docker, "devhub-user-carol")["host_config"]["DeviceRequests"][0]["DeviceIDs"] == ["0"]
+    finally:
+        never.shutdown()

@@ -1,0 +1,46 @@
+"""Notice promptly that a new server answers, so the hub's own check passes on its first try.
+
+JupyterHub checks a started server with a jittered exponential backoff (jupyterhub.utils:
+exponential_backoff, 0.2 s doubling up to 5 s): a server that answers 2.4 s after its container
+started is typically seen 0.5-1.5 s later. The spawner asks the same URL by the same rule (any
+answer below 500 counts) every `interval` seconds instead, and returns when it answers; JupyterHub's
+wait_up then succeeds at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+
+# Per request: a server that accepted the connection but has not answered yet gets this long.
+REQUEST_TIMEOUT_S = 5.0
+
+
+class NotAnswering(TimeoutError):
+    """The server did not answer HTTP within the timeout (the spawn fails with this message)."""
+
+
+async def answers(url: str, request_timeout: float = REQUEST_TIMEOUT_S) -> bool:
+    """Whether `url` gives any HTTP answer below 500 (JupyterHub's rule: even a 404 means up)."""
+    try:
+        await AsyncHTTPClient().fetch(url, follow_redirects=False, connect_timeout=request_timeout,
+                                      request_timeout=request_timeout)
+    except HTTPClientError as exc:
+        return exc.code < 500  # 599: no connection or a timeout
+    except OSError:  # refused or reset: nothing listens yet
+        return False
+    return True
+
+
+async def wait_until_answering(url: str, *, timeout: float, interval: float = 0.05) -> float:
+    """Ask `url` every `interval` seconds until it answers (see answers); the seconds it took.
+    Raises NotAnswering after `timeout` seconds."""
+    began = time.monotonic()
+    deadline = began + timeout
+    while not await answers(url, request_timeout=min(REQUEST_TIMEOUT_S, max(0.1, deadline - time.monotonic()))):
+        if time.monotonic() >= deadline:
+            raise NotAnswering(f"the server did not answer at {url} within {timeout:g} s (SPAWN_TIMEOUT)")
+        await asyncio.sleep(interval)
+    return time.monotonic() - began

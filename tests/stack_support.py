@@ -152,11 +152,11 @@ def server_path(user: str, server: str = "") -> str:
 
 
 def start_server(stack: Stack, token: str, user: str, timeout: float = 180, *, server: str = "",
-                 options: dict | None = None) -> dict:
+                 options: dict | None = None, interval: float = 0.5) -> dict:
     response = hub_api(stack, token, "POST", server_path(user, server), **({"json": options} if options else {}))
     assert response.status_code in (201, 202, 400), response.text  # 400: already running
     return wait_until(lambda: (s := hub_api(stack, token, "GET", f"/users/{user}").json()["servers"].get(server, {})).get("ready") and s,
-                      timeout, interval=0.5, what=f"{user}'s server {server!r} to be ready")
+                      timeout, interval=interval, what=f"{user}'s server {server!r} to be ready")
 
 
 def stop_server(stack: Stack, token: str, user: str, timeout: float = 120, *, server: str = "") -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 
@@ -42,11 +41,11 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> int:
-    logging.basicConfig(level=os.environ.get("GATEWAY_LOG_LEVEL", "INFO").upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("asyncssh").setLevel(logging.WARNING)
     try:
         settings = from_env()
+        logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("asyncssh").setLevel(logging.WARNING)
         if settings.router == "static":
             StaticRouter(settings.static_config)  # fail early on a malformed file
     except (ConfigError, ValueError, OSError) as exc:

@@ -88,6 +88,8 @@ TABLE: tuple[Var, ...] = (
         "host:port to serve GET /metrics on (empty: not served).", tuple[str, int] | None),
     Var("GATEWAY_METRICS_USER_LABELS", "metrics_user_labels", flag, True,
         "devhub_gateway_user_connections{user} (0: one series less per user).", bool),
+    Var("GATEWAY_LOG_LEVEL", "log_level", choice("debug", "info", "warning", "error", lower=True), "info",
+        "How much it logs to stderr (the audit lines on stdout are always written)."),
 )
 
 Settings = devhub_env.settings_class("Settings", TABLE)
@@ -133,10 +135,9 @@ def _together(values: dict) -> None:
         raise ConfigError("GATEWAY_ROUTER=hub needs JUPYTERHUB_API_TOKEN or JUPYTERHUB_API_TOKEN_FILE (the gateway service's token)")
 
 
-def state_dir(env: Mapping[str, str] | None = None) -> Path:
-    """GATEWAY_STATE_DIR alone (what `--print-client-key` needs; no hub settings)."""
-    (var,) = [v for v in TABLE if v.field == "state_dir"]
-    return devhub_env.read((var,), os.environ if env is None else env)["state_dir"]
+def only(*names: str, env: Mapping[str, str] | None = None) -> dict:
+    """A few variables alone, by field name (the client key printer and the health check need no hub settings)."""
+    return devhub_env.read_only(TABLE, names, os.environ if env is None else env)
 
 
 def _shown(default) -> str:

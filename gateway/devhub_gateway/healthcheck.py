@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 
+from .config import ConfigError, only
+
 
 def main() -> int:
-    port = int(os.environ.get("GATEWAY_PORT", "2222") or 2222)
+    try:
+        port = only("GATEWAY_PORT")["port"]
+    except ConfigError as exc:
+        print(f"unhealthy: {exc}")
+        return 1
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
             s.settimeout(3)

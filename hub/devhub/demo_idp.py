@@ -45,11 +45,16 @@ def argv(users: dict[str, bool], port: int = 8080) -> list[str]:
 def main() -> None:
     from oidc_provider_mock.__main__ import run
 
+    import devhub_env
+
+    from . import settings  # imports this module: not at the top
+
     try:
-        users = demo_users(os.environ.get("DEMO_EXTRA_USERS", ""))
-    except ValueError as exc:
+        own = devhub_env.read_only(settings.TABLE, ("DEMO_EXTRA_USERS", "DEMO_IDP_PORT"), os.environ)
+        users = demo_users(own["demo_extra_users"])
+    except ValueError as exc:  # devhub_env.SettingError is one
         raise SystemExit(f"devhub: {exc}") from None
-    port = int(os.environ.get("DEMO_IDP_PORT", "8080"))
+    port = own["demo_idp_port"]
     print(
         "WARNING: DEMO identity provider (oidc-provider-mock), not for production; users: "
         + ", ".join(f"{n}{' (admin)' if a else ''}" for n, a in users.items()),

@@ -16,8 +16,11 @@ import os
 import shutil
 import socket
 import sys
+from typing import Mapping
 
-from . import secrets
+import devhub_env
+
+from . import secrets, settings
 
 DEFAULT_ARGS = [
     "--port=8000",
@@ -29,10 +32,9 @@ DEFAULT_ARGS = [
 ]
 
 
-def listen_address(env, var: str) -> str:
-    """The address the name in `var` resolves to: in compose, an alias the proxy has on one network
-    only, so it listens there and not on the user networks it joins to reach servers; all without it."""
-    host = env.get(var, "").strip()
+def listen_address(host: str, var: str) -> str:
+    """The address `host` (the setting `var`) resolves to: in compose, an alias the proxy has on one
+    network only, so it listens there and not on the user networks it joins to reach servers; all without it."""
     if not host:
         return "0.0.0.0"
     try:
@@ -42,22 +44,34 @@ def listen_address(env, var: str) -> str:
         sys.exit(2)
 
 
-def default_args(env=os.environ) -> list[str]:
+OWN_SETTINGS = ("SERVER_ROUTING", "PROXY_LISTEN_HOST", "PROXY_API_LISTEN_HOST", "PROXY_AUTH_TOKEN_FILE")
+
+
+def own_settings(env: Mapping[str, str]) -> dict:
+    """The proxy's few settings, from the hub's table (devhub.settings), or exit saying which is bad."""
+    try:
+        return devhub_env.read_only(settings.TABLE, OWN_SETTINGS, env)
+    except devhub_env.SettingError as exc:
+        print(f"devhub.proxy: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def default_args(env: Mapping[str, str] = os.environ) -> list[str]:
     """DEFAULT_ARGS: the proxy port on PROXY_LISTEN_HOST (nginx's network), the API on
     PROXY_API_LISTEN_HOST (the hub's), routing on the Host header too unless SERVER_ROUTING=path
     (the hub's routes are then "alice.<host>/user/alice/")."""
-    routing = env.get("SERVER_ROUTING", "").strip() or "subdomain"
-    return [f"--ip={listen_address(env, 'PROXY_LISTEN_HOST')}",
-            f"--api-ip={listen_address(env, 'PROXY_API_LISTEN_HOST')}",
-            *DEFAULT_ARGS, *([] if routing == "path" else ["--host-routing"])]
+    own = own_settings(env)
+    return [f"--ip={listen_address(own['proxy_listen_host'], 'PROXY_LISTEN_HOST')}",
+            f"--api-ip={listen_address(own['proxy_api_listen_host'], 'PROXY_API_LISTEN_HOST')}",
+            *DEFAULT_ARGS, *([] if own["server_routing"] == "path" else ["--host-routing"])]
 
 
 def main(args: list[str]) -> None:
+    # configurable-http-proxy's own variable, passed through when set (its documented interface)
     token = os.environ.get("CONFIGPROXY_AUTH_TOKEN", "").strip()
     if not token:
-        path = os.environ.get("PROXY_AUTH_TOKEN_FILE", "").strip() or "/srv/proxy-secret/auth_token"
         try:
-            token = secrets.read_or_create(path)
+            token = secrets.read_or_create(own_settings(os.environ)["proxy_auth_token_file"])
         except (OSError, secrets.SecretError) as exc:
             print(f"devhub.proxy: {exc}", file=sys.stderr)
             sys.exit(2)

@@ -57,6 +57,15 @@ def read(table: tuple[Var, ...], env: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
+def read_only(table: tuple[Var, ...], names: tuple[str, ...], env: Mapping[str, str]) -> dict[str, Any]:
+    """Only the variables `names` of `table` (a helper process that needs a few), by field name."""
+    chosen = tuple(var for var in table if var.name in names)
+    unknown = set(names) - {var.name for var in chosen}
+    if unknown:
+        raise KeyError(f"not in the settings table: {', '.join(sorted(unknown))}")
+    return read(chosen, env)
+
+
 def settings_class(name: str, table: tuple[Var, ...], base: type = object, extra: tuple = ()) -> type:
     """A frozen dataclass with one field per variable (secrets out of its repr), plus `extra`
     fields computed from several variables; properties come from `base`."""

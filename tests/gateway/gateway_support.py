@@ -98,7 +98,7 @@ def gw_env(docker_client, module_resources, gateway_image, image, tmp_path_facto
         state = module_resources.volume("devhub-test-sshgw-state")
         # The gateway's client key is generated in its state volume by the image's own code.
         print_client_key = ("from devhub_gateway import config, keys; "
-                            "print(keys.public_line(keys.client_key(config.state_dir())))")
+                            "print(keys.public_line(keys.client_key(config.only('GATEWAY_STATE_DIR')['state_dir'])))")
         client_key = module_resources.client.containers.run(
             gateway_image, ["python3", "-c", print_client_key], remove=True,
             volumes={state: {"bind": STATE, "mode": "rw"}}, labels={"devhub.test": "1"}).decode().strip()

@@ -122,8 +122,8 @@ def test_gateway_attached_to_user_network(tmp_path, fake_docker):
     assert sp.connect_services == ["hub", "proxy", "sshgw", "egress"]
     run(sp.start())
     assert ("connect", SSHGW_ID, "devhub-user-alice", ["sshgw"]) in fake_docker.calls
-    # Only the gateway, hub and proxy: no other user's container.
-    assert set(fake_docker.networks_["devhub-user-alice"]["Containers"]) == {SSHGW_ID, "h" * 64, "p" * 64}
+    # alice's server, the gateway, hub and proxy: no other user's container.
+    assert set(fake_docker.networks_["devhub-user-alice"]["Containers"]) == {sp.container_id, SSHGW_ID, "h" * 64, "p" * 64}
 
 
 def started(tmp_path, fake_docker, **env):

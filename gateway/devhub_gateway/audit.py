@@ -8,11 +8,11 @@ flood of refused connections cannot drown the records that matter.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
-from datetime import datetime, timezone
 from typing import TextIO
+
+from devhub_env import audit_line
 
 
 class Audit:
@@ -22,13 +22,8 @@ class Audit:
         self.keep = 1000
 
     def __call__(self, event: str, **fields) -> dict:
-        record = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                  "event": event, **{k: v for k, v in fields.items() if v is not None}}
-        try:
-            self.stream.write(json.dumps(record, default=str) + "\n")
-            self.stream.flush()
-        except (OSError, ValueError):
-            pass
+        record = audit_line.make(event, **fields)
+        audit_line.write(self.stream, record)
         self.records.append(record)
         del self.records[:-self.keep]
         return record

@@ -3,7 +3,7 @@
 Endpoints (``api`` is JUPYTERHUB_API_URL, e.g. ``http://hub:8081/hub/api``):
 
 - ``GET  {api}/devhub/ssh/users/{name}/keys``  -> ``{"keys": ["ssh-ed25519 AAAA...", ...]}``; 404: unknown user;
-  403 ``{"message": "SSH refused: <why>", "keys": [...]}``: the authenticator refuses the user now
+  403 ``{"message": "SSH refused: <why>", "ssh_refused": "<why>", "keys": [...]}``: the authenticator refuses the user now
 - ``GET  {api}/devhub/ssh/users/{name}/route`` -> ``{"host": str, "port": int, "host_key": str, "notice": str}``;
   404 or 409 while the user's server is not running; the 409 says ``"stop_pending": bool`` and, when
   the hub knows, ``"last_stop": {"reason": str, "by": str, "at": iso}`` (told to a session whose
@@ -62,7 +62,6 @@ class _Start:
                 log.debug("progress listener failed", exc_info=True)
 
 
-REFUSED = "SSH refused:"
 # After the hub reports a started server ready, its route (the container's address and host key) is
 # usually there at once; when it is not (the host key is still being written), ask again soon.
 ROUTE_AFTER_READY_POLL_S = 0.1
@@ -130,8 +129,8 @@ class HubRouter(Router):
     async def _keys(self, username: str) -> tuple[int, list[str], str | None]:
         """(HTTP status, the user's key lines, why the hub refuses SSH to them now or None); RouteError: away."""
         status, payload = await self._call("GET", "/devhub/ssh/users/{name}/keys", username)
-        message = str(payload.get("message", ""))
-        refused = message[len(REFUSED):].strip() if status == 403 and message.startswith(REFUSED) else None
+        why = payload.get("ssh_refused") if status == 403 else None
+        refused = str(why) if why else None
         if status not in (200, 404) and refused is None:
             log.warning("keys for %r: HTTP %s %r", username, status, payload)
         return status, _lines(payload.get("keys")), refused

@@ -14,11 +14,11 @@ Events and where they come from:
 
 from __future__ import annotations
 
-import json
 import re
 import sys
-from datetime import datetime, timezone
 from urllib.parse import unquote
+
+from devhub_env import audit_line
 
 from jupyterhub.log import log_request as jupyterhub_log_request
 
@@ -38,13 +38,8 @@ _CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
 
 def record(event: str, **fields) -> dict:
     """Write one audit line (fields that are None are left out) and return it."""
-    line = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "event": event, **{k: v for k, v in fields.items() if v is not None}}
-    try:
-        sys.stdout.write(json.dumps(line, default=str) + "\n")
-        sys.stdout.flush()
-    except (OSError, ValueError):
-        pass
+    line = audit_line.make(event, **fields)
+    audit_line.write(sys.stdout, line)
     return line
 
 

@@ -15,7 +15,7 @@ REST API (JupyterHub token or cookie auth; JSON errors {"status": N, "message": 
                                                            not running: {"stop_pending": bool, "last_stop":
                                                            {"reason", "by", "at"}} (devhub.stops; when known)
 
-To the gateway, keys (GET) and route answer 403 {"message": "SSH refused: <why>"} for a user the
+To the gateway, keys (GET) and route answer 403 {"message": "SSH refused: <why>", "ssh_refused": "<why>"} for a user the
 authenticator refuses now (devhub.access): blocked, no longer allowed, or never logged in on the web
 (the keys' 403 also lists "keys", so the gateway can tell the reason to their holder only).
 
@@ -129,7 +129,7 @@ class SshKeysAPIHandler(_SshMixin, APIHandler):
         if refusal:
             # The keys come along so the gateway tells the reason only to a client holding one of them.
             self.set_status(403)
-            body = {"status": 403, "message": f"SSH refused: {refusal}", "keys": body["keys"]}
+            body = {"status": 403, "message": f"SSH refused: {refusal}", "ssh_refused": refusal, "keys": body["keys"]}
         self.write(json.dumps(body))
 
     def post(self, user_name):
@@ -172,7 +172,9 @@ class SshRouteAPIHandler(_SshMixin, APIHandler):
         user = self.authorize(SCOPE_ROUTE, user_name)
         refusal = await self.ssh_refusal(user)
         if refusal:
-            raise web.HTTPError(403, "SSH refused: %s", refusal)
+            self.set_status(403)
+            self.write(json.dumps({"status": 403, "message": f"SSH refused: {refusal}", "ssh_refused": refusal}))
+            return
         if server_name:
             self.require_named_server(user, server_name)
         spawner = user.spawners.get(server_name)  # dict.get: a stopped server is not instantiated

@@ -95,7 +95,8 @@ class FakeHub:
                                                     "message": f"{name} has no server named {server!r}"})
                         name = f"{name}/{server}"
                     if name in hub.refused:
-                        return self._send(403, {"message": f"SSH refused: {hub.refused[name]}", "keys": hub.keys[name]})
+                        return self._send(403, {"message": f"SSH refused: {hub.refused[name]}",
+                                                "ssh_refused": hub.refused[name], "keys": hub.keys[name]})
                     if what == "keys":
                         return self._send(200, {"keys": hub.keys[name]})
                     if name not in hub.running:

@@ -183,11 +183,14 @@ def layer_reuse() -> dict:
     our own files and (b) a change to the Python packages above TensorFlow (the lock file changes, so
     every package is installed anew): goals < 50 MB for (a), and no CUDA or TensorFlow layer in (b)."""
     client = docker.from_env(timeout=600)
+    code = shipped_by("images/dev-gpu/rootfs/etc/jupyter/jupyter_server_config.py", f"\n# bench {time.time()}\n")
+    packages = shipped_by("images/dev-gpu/requirements.lock", f"# bench {time.time()}: same packages, a new install\n")
+    reshipped = [step for step in packages["steps_shipped"] if "/layers/cuda/" in step or "/layers/tensorflow/" in step]
     return {
+        "image_size_gb": round(client.images.get(IMAGE).attrs["Size"] / 1e9, 2),
         "layers": [f"{layer['mb']} MB {layer['step']}" for layer in layers(client.images.get(IMAGE))],
-        "one_line_code_change": shipped_by("images/dev-gpu/rootfs/etc/jupyter/jupyter_server_config.py",
-                                           f"\n# bench {time.time()}\n"),
-        "python_packages_change": shipped_by("images/dev-gpu/requirements.lock",
-                                             f"# bench {time.time()}: same packages, a new install\n"),
-        "goals": {"code_change_mb_shipped": 50, "packages_change_ships_cuda_or_tensorflow": False},
+        "one_line_code_change": code,
+        "python_packages_change": {**packages, "cuda_or_tensorflow_reshipped": reshipped},
+        "goals": {"image_size_gb": 4.8, "code_change_mb_shipped": 50, "packages_change_ships_cuda_or_tensorflow": False},
+        "met": {"code_change": code["mb_shipped"] < 50, "packages_change": not reshipped},
     }

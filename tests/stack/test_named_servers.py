@@ -5,6 +5,8 @@ server culled first."""
 
 from __future__ import annotations
 
+import html
+import re
 import subprocess
 import time
 
@@ -125,6 +127,55 @@ def test_ssh_to_a_stopped_named_server_starts_it(stack, profiles, alice_token, a
         tunnel.terminate()
         tunnel.wait(10)
     assert "" not in servers(stack, alice_token)  # still untouched
+
+
+def test_the_keys_pages_ssh_config_reaches_a_named_server_by_sftp_rsync_and_socks(stack, profiles, alice, alice_token,
+                                                                                     alice_key, tmp_path):
+    """What a user pastes from the SSH keys page into ~/.ssh/config works for every tool that runs
+    over ssh, to the named server: ssh, sftp, rsync, and -D (VS Code Remote-SSH's local SOCKS forward)."""
+    profiles("two.json")
+    start_server(stack, alice_token, "alice", server="exp1", options={"profile": "cpu"})
+    page = alice.session.get(f"{stack.url}/hub/ssh-keys", timeout=30)
+    assert page.status_code == 200, page.status_code
+    block = html.unescape(re.search(r'<pre id="ssh-config"[^>]*>(.*?)</pre>', page.text, re.S)[1])
+    assert f"Host devhub-exp1\n    HostName {stack.host}\n    Port {stack.ssh_port}\n    User alice+exp1\n" in block, block
+    config = tmp_path / "ssh_config"
+    config.write_text(block.replace("~/.ssh/id_ed25519", str(alice_key.private)) + "\nHost *\n    IdentitiesOnly yes\n"
+                      "    BatchMode yes\n    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n    LogLevel ERROR\n")
+    ssh = ["ssh", "-F", str(config)]
+
+    def over_ssh(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
+
+    assert over_ssh(*ssh, "devhub-exp1", "hostname").stdout.strip() == "devhub-alice-s-exp1"
+    # sftp: put a file, then read it back with a second tool.
+    (tmp_path / "by-sftp.txt").write_text("sent by sftp\n")
+    (tmp_path / "batch").write_text(f"put {tmp_path / 'by-sftp.txt'} /tmp/by-sftp.txt\n")
+    put = over_ssh("sftp", "-F", str(config), "-b", str(tmp_path / "batch"), "devhub-exp1")
+    assert put.returncode == 0, put.stderr
+    # rsync over ssh (rsync runs on both ends): a directory, then the sftp file comes back.
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "train.py").write_text("print('training')\n")
+    pushed = over_ssh("rsync", "-a", "-e", " ".join(ssh), f"{tmp_path / 'project'}/", "devhub-exp1:project/")
+    assert pushed.returncode == 0, pushed.stderr
+    pulled = over_ssh("rsync", "-a", "-e", " ".join(ssh), "devhub-exp1:/tmp/by-sftp.txt", str(tmp_path / "back.txt"))
+    assert pulled.returncode == 0, pulled.stderr
+    assert (tmp_path / "back.txt").read_text() == "sent by sftp\n"
+    assert over_ssh(*ssh, "devhub-exp1", "cd project && python train.py").stdout == "training\n"
+    # -D: a SOCKS proxy into the server, as VS Code Remote-SSH opens one: exp1's Jupyter through it.
+    port = free_port()
+    socks = subprocess.Popen([*ssh, "-N", "-D", f"127.0.0.1:{port}", "devhub-exp1"], stderr=subprocess.PIPE)
+    try:
+        def through_socks() -> str | None:
+            got = over_ssh("curl", "-sS", "--max-time", "5", "--socks5-hostname", f"127.0.0.1:{port}",
+                           "http://localhost:8888/user/alice/exp1/api", timeout=30)
+            return got.stdout if got.returncode == 0 else None
+
+        assert '"version"' in wait_until(through_socks, 60, interval=0.5, what="exp1's Jupyter through ssh -D")
+    finally:
+        socks.terminate()
+        socks.wait(10)
+    assert "" not in servers(stack, alice_token)  # the default server was not started by any of this
 
 
 def test_limits_and_unknown_servers_are_refused_clearly(stack, profiles, alice_token, alice_key):

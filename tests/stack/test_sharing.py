@@ -102,3 +102,28 @@ def test_alice_shares_exp1_with_bob_then_revokes(stack, browsers, exp1, bob_toke
 
     wait_until(lambda: refused(bob, exp1_url), 120, interval=5, what="bob to lose access to alice's exp1")
     expect(bob.locator("body")).to_contain_text("Forbidden")  # the API answer of the server to bob now
+
+    # A share code: alice makes a link, bob accepts it in his browser and is let in again; the
+    # accepted code is a share like the first, and alice revokes it the same way.
+    section.locator(".devhub-code-add").click()
+    link = section.locator(".devhub-code-link")
+    expect(link).to_contain_text("/hub/accept-share?code=")
+    expect(section.locator(".devhub-code-count")).to_have_text("1")
+    bob.goto(link.inner_text().strip(), wait_until="domcontentloaded")
+    expect(bob.locator("body")).to_contain_text("invited to access alice's server")
+    bob.get_by_role("button", name="Accept invitation").click()
+    bob.wait_for_load_state("domcontentloaded")
+
+    def let_in_again() -> bool:
+        open_shared(bob, exp1_url + "api/contents")
+        return not refused(bob, exp1_url)
+
+    wait_until(let_in_again, 120, interval=5, what="bob to get into alice's exp1 with the share code")
+    alice.reload(wait_until="domcontentloaded")
+    section = alice.locator('.devhub-share[data-server="exp1"]')
+    expect(section.locator(".devhub-share-rows tr")).to_have_text([re.compile(r"^bob")])
+    section.locator(".devhub-code-revoke").click()
+    expect(section.locator(".devhub-code-count")).to_have_text("0")
+    section.locator(".devhub-share-revoke").click()
+    expect(section.locator(".devhub-share-rows tr")).to_have_count(0)
+    wait_until(lambda: refused(bob, exp1_url), 120, interval=5, what="bob to lose access again")

@@ -53,19 +53,20 @@ def timed_spawn(stack: Stack, token: str, user: str, windows: list | None = None
 
 
 SPAWNER_STEPS = ("ssh_keys", "gpus", "network_create", "network_attach", "container", "server_answers")
+CONTAINER_PARTS = ("container_create", "container_start")  # inside "container"
 
 
 def spawn_steps(stack: Stack, user: str, windows: list[tuple[float, float]]) -> dict:
     """p50/p95 of each part of spawn-to-ready, each spawn's audit line matched to its request window."""
     spawns = [e["steps"] for e in audit_lines(stack) if e["event"] == "spawn" and e.get("user") == user and "steps" in e]
-    parts: dict[str, list[float]] = {"hub_before_spawner": [], **{step: [] for step in SPAWNER_STEPS},
+    parts: dict[str, list[float]] = {"hub_before_spawner": [], **{step: [] for step in SPAWNER_STEPS + CONTAINER_PARTS},
                                      "hub_check_and_route": []}
     for requested, ready in windows:
         steps = next((s for s in spawns if requested - 0.5 <= s["began"] <= ready), None)
         if steps is None:
             continue
         parts["hub_before_spawner"].append(max(0.0, steps["began"] - requested))
-        for step in SPAWNER_STEPS:
+        for step in SPAWNER_STEPS + CONTAINER_PARTS:
             parts[step].append(steps.get(step, 0.0))
         parts["hub_check_and_route"].append(max(0.0, ready - steps["began"] - steps["total"]))
     return {"matched": f"{len(parts['gpus'])}/{len(windows)}",

@@ -711,7 +711,7 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
         self.ssh_host_key = ""  # a new container: read it again once it runs
         STOPS.forget(self.objects.key)  # the last stop's reason is no news once the server runs again
         mode = self.apply_profile()
-        steps = timeline.Steps()
+        steps = self._steps = timeline.Steps()
         with steps.step("ssh_keys"):
             keys = self.ssh_authorized_keys(self)
             self._ssh_keys = (await keys if inspect.isawaitable(keys) else keys) or ""
@@ -734,6 +734,16 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
         audit.record("spawn", user=self.user.name, server=self.name or None, container=self.object_name,
                      image=self.image, gpus=self._gpu.devices if self._gpu else None, steps=steps.summary())
         return started
+
+    _steps: timeline.Steps | None = None  # the start under way: DockerSpawner's create and start are steps of it
+
+    async def create_object(self):
+        with (self._steps or timeline.Steps()).step("container_create"):
+            return await super().create_object()
+
+    async def start_object(self):
+        with (self._steps or timeline.Steps()).step("container_start"):
+            return await super().start_object()
 
     def readiness_url(self, ip: str, port: int) -> str:
         """What JupyterHub requests to see that the new server is up (User._wait_up: its URL + "api")."""

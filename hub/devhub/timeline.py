@@ -1,5 +1,6 @@
-"""Where a server start spends its time: the spawner marks each step (SSH keys, GPU claim, network,
-container create and start), and the audit line of the spawn carries the durations and the
+"""Where a server start spends its time: the spawner marks each step (SSH keys, GPU claim, network
+lookup or creation, peer attach, container (with DockerSpawner's create and start calls inside it),
+the server's boot until it answers), and the audit line of the spawn carries the durations and the
 wall-clock start, so `make bench` can put the hub's part of spawn-to-ready next to the rest."""
 
 from __future__ import annotations

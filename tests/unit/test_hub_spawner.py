@@ -620,10 +620,12 @@ def test_the_spawn_audit_line_says_where_the_start_spent_its_time(tmp_path, fake
     (spawn,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()
                 if line.startswith("{") and json.loads(line).get("event") == "spawn"]
     steps = spawn["steps"]
-    assert set(steps) == {"began", "ssh_keys", "gpus", "network_create", "network_attach", "container", "total"}
+    assert set(steps) == {"began", "ssh_keys", "gpus", "network_create", "network_attach", "container",
+                          "container_create", "container_start", "total"}
     assert before - 1 <= steps["began"] <= time.time()
     parts = sum(steps[name] for name in ("ssh_keys", "gpus", "network_create", "network_attach", "container"))
     assert 0 < parts <= steps["total"]
+    assert steps["container_create"] + steps["container_start"] <= steps["container"]  # DockerSpawner's two calls in it
 
 
 def test_a_full_network_pool_is_a_clear_spawn_error(tmp_path, fake_docker):

@@ -11,22 +11,36 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 # Per request: a server that accepted the connection but has not answered yet gets this long.
 REQUEST_TIMEOUT_S = 5.0
+MAX_CHECKS_AT_ONCE = 100
 
 
 class NotAnswering(TimeoutError):
     """The server did not answer HTTP within the timeout (the spawn fails with this message)."""
 
 
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncHTTPClient]" = weakref.WeakKeyDictionary()
+
+
+def _client() -> AsyncHTTPClient:
+    """A client of its own (one per event loop): tornado's shared one queues past 10 requests at a
+    time, and 20 servers starting at once must not hold up the hub's calls to the proxy."""
+    loop = asyncio.get_running_loop()
+    if loop not in _clients:
+        _clients[loop] = AsyncHTTPClient(force_instance=True, max_clients=MAX_CHECKS_AT_ONCE)
+    return _clients[loop]
+
+
 async def answers(url: str, request_timeout: float = REQUEST_TIMEOUT_S) -> bool:
     """Whether `url` gives any HTTP answer below 500 (JupyterHub's rule: even a 404 means up)."""
     try:
-        await AsyncHTTPClient().fetch(url, follow_redirects=False, connect_timeout=request_timeout,
-                                      request_timeout=request_timeout)
+        await _client().fetch(url, follow_redirects=False, connect_timeout=request_timeout,
+                              request_timeout=request_timeout)
     except HTTPClientError as exc:
         return exc.code < 500  # 599: no connection or a timeout
     except OSError:  # refused or reset: nothing listens yet

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from urllib.parse import urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
@@ -36,8 +37,23 @@ def _client() -> AsyncHTTPClient:
     return _clients[loop]
 
 
+async def _listening(url: str, timeout: float) -> bool:
+    """Whether anything accepts TCP at `url`'s host and port. Asked first: a refused connection is
+    the common answer while a server boots, and tornado's client logs one as an error when the
+    spawn is cancelled meanwhile (a user stopping a pending server)."""
+    parts = urlsplit(url)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port or 80), timeout)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
 async def answers(url: str, request_timeout: float = REQUEST_TIMEOUT_S) -> bool:
     """Whether `url` gives any HTTP answer below 500 (JupyterHub's rule: even a 404 means up)."""
+    if not await _listening(url, request_timeout):
+        return False
     try:
         await _client().fetch(url, follow_redirects=False, connect_timeout=request_timeout,
                               request_timeout=request_timeout)

@@ -172,7 +172,7 @@ def run(runs: int = 3, latency_n: int = 15, echo_n: int = 500) -> dict:
             state, home = (v.name for v in volumes)
             # The gateway's client key, made in its state volume by the image's own code.
             print_client_key = ("from devhub_gateway import config, keys; "
-                                "print(keys.public_line(keys.client_key(config.state_dir())))")
+                                "print(keys.public_line(keys.client_key(config.only('GATEWAY_STATE_DIR')['state_dir'])))")
             client_pub = client.containers.run(GATEWAY_IMAGE, ["python3", "-c", print_client_key], remove=True,
                                                volumes={state: {"bind": STATE, "mode": "rw"}}).decode().strip()
             user = client.containers.run(
@@ -223,6 +223,10 @@ def run(runs: int = 3, latency_n: int = 15, echo_n: int = 500) -> dict:
                                                       - result["echo_rtt_ms"]["direct"]["p50"], 3)
             result["goals"] = {"throughput_ratio_container_addresses": 0.80, "first_byte_added_ms": 150,
                                "echo_rtt_added_p50_ms": 1.0}
+            ratios = [pair["ratio"] for pair in result["throughput_mb_s"]["container_addresses"].values()]
+            result["met"] = {"throughput_ratio_container_addresses": min(ratios) >= 0.80,
+                             "first_byte_added": result["first_byte_ms"]["added_p50"] <= 150,
+                             "echo_rtt_added": result["echo_rtt_ms"]["added_p50"] <= 1.0}
             return result
         finally:
             for container in created:

@@ -15,6 +15,7 @@ import requests
 
 from stack_support import add_key, hub_api, server_path, start_server, stop_server
 from support import SshTarget, free_port, wait_until
+from test_monitoring import query as prometheus_query
 
 PREFIX = "devhubtest-user-"
 PROFILES = "/srv/devhub-test-profiles/"
@@ -77,6 +78,13 @@ def test_two_servers_side_by_side_share_one_home(stack, profiles, alice_token, d
     probe = gpu.exec_run(["python", "-c", "import socket; socket.create_connection(('devhub-alice', 8888), 3)"],
                          user="1000")
     assert probe.exit_code == 1 and b"gaierror" in probe.output, probe.output
+    # Metrics per server: Prometheus has a series for each of alice's servers, with its own limit.
+    def limits() -> dict | None:
+        got = {r["metric"]["server"]: float(r["value"][1]) for r in prometheus_query(stack, 'devhub_user_memory_limit_bytes{user="alice"}')}
+        return got if set(got) >= {"", "gpu"} else None
+
+    per_server = wait_until(limits, 90, interval=1, what="per-server series of alice's two servers in Prometheus")
+    assert (per_server[""], per_server["gpu"]) == (2 * 1024**3, 3 * 1024**3)
     # Stopping one leaves the other running.
     stop_server(stack, alice_token, "alice", server="gpu")
     assert not docker_client.containers.list(filters={"name": f"^/{PREFIX}alice-s-gpu$"})

@@ -30,6 +30,12 @@ def test_tensorflow_through_gateway(gateway, gw_env):
     assert result.stdout.strip().splitlines()[-1] == "2.9.3"
 
 
+def test_the_relays_run_on_uvloop(gateway):
+    """The image's gateway runs on uvloop (pinned in gateway/requirements.lock), as it says at start."""
+    started = gateway.logs(stderr=True, stdout=False).decode()
+    assert "; event loop uvloop" in started, started[-2000:]
+
+
 def test_lands_in_the_users_container_as_jovyan(gateway, gw_env):
     out = gw_env.ssh(gateway, "alice").check("id -un; hostname")
     assert out.split()[0] == "jovyan"

@@ -502,27 +502,32 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
 
     # ---- per-user network ----
 
-    async def _compose_peers(self) -> dict[str, list[str]]:
-        """{container id: [aliases]} of the services to attach (hub, proxy) in the hub's compose project."""
+    async def _compose_peers(self) -> tuple[dict[str, list[str]], set[str]]:
+        """({container id: [aliases]} of the services to attach (hub, proxy, ...), the ids of the
+        project's other containers: a kept network may hold one that the settings no longer want,
+        e.g. the egress proxy after EGRESS=off)."""
         try:
             me = await self.docker("inspect_container", socket.gethostname())
         except docker.errors.NotFound:
             self.log.warning("The hub is not running in a Docker container; user networks get no hub/proxy attached")
-            return {}
+            return {}, set()
         project = (me["Config"].get("Labels") or {}).get(COMPOSE_PROJECT)
         if not project:
             self.log.warning("The hub container has no %s label; attaching only the hub itself", COMPOSE_PROJECT)
-            return {me["Id"]: self.peer_aliases("hub")}
+            return {me["Id"]: self.peer_aliases("hub")}, set()
         # One query for the whole project (this runs on every poll), then pick the services.
         peers: dict[str, list[str]] = {}
+        others: set[str] = set()
         for c in await self.docker("containers", filters={"label": f"{COMPOSE_PROJECT}={project}"}):
             service = (c.get("Labels") or {}).get(COMPOSE_SERVICE)
-            if service not in self.connect_services:
-                continue
-            peers[c["Id"]] = self.peer_aliases(service)
+            if service in self.connect_services:
+                peers[c["Id"]] = self.peer_aliases(service)
+            else:
+                others.add(c["Id"])
         if me["Id"] not in peers:
             peers[me["Id"]] = self.peer_aliases("hub")
-        return peers
+            others.discard(me["Id"])
+        return peers, others
 
     async def ensure_network(self, steps: timeline.Steps | None = None) -> str:
         """Create the server's internal network if missing and attach the hub and proxy to it (those
@@ -534,9 +539,19 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
             network_id = found[0]["Id"] if found else await self._create_network(name)
         with steps.step("network_attach"):
             attached = (await self.docker("inspect_network", network_id)).get("Containers") or {}
-            missing = {cid: aliases for cid, aliases in (await self._compose_peers()).items() if cid not in attached}
-            await asyncio.gather(*(self._attach(cid, network_id, aliases) for cid, aliases in missing.items()))
+            peers, others = await self._compose_peers()
+            missing = {cid: aliases for cid, aliases in peers.items() if cid not in attached}
+            unwanted = others & set(attached)
+            await asyncio.gather(*(self._attach(cid, network_id, aliases) for cid, aliases in missing.items()),
+                                 *(self._detach(cid, network_id) for cid in unwanted))
         return network_id
+
+    async def _detach(self, container_id: str, network_id: str) -> None:
+        self.log.info("Detaching %s from %s: the settings no longer attach it", container_id[:12], self.network_name)
+        try:
+            await self.docker("disconnect_container_from_network", container_id, network_id, force=True)
+        except docker.errors.NotFound:
+            pass  # gone meanwhile
 
     async def _attach(self, container_id: str, network_id: str, aliases: list[str]) -> None:
         try:
@@ -578,7 +593,7 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
     async def _reclaim_idle_network(self) -> bool:
         """Stopped servers keep their networks; when the pool is full, remove one that nothing but
         the hub's own services is attached to (its server is stopped), so its subnet is free again."""
-        peers = set(await self._compose_peers())
+        peers = set((await self._compose_peers())[0])
         for listed in await self.docker("networks", filters={"label": f"{LABEL_ROLE}=user-network"}):
             if listed["Name"] in _STARTING:
                 continue

@@ -80,7 +80,9 @@ def test_two_servers_side_by_side_share_one_home(stack, profiles, alice_token, d
     assert probe.exit_code == 1 and b"gaierror" in probe.output, probe.output
     # Metrics per server: Prometheus has a series for each of alice's servers, with its own limit.
     def limits() -> dict | None:
-        got = {r["metric"]["server"]: float(r["value"][1]) for r in prometheus_query(stack, 'devhub_user_memory_limit_bytes{user="alice"}')}
+        # Prometheus leaves out empty labels: the default server's series has no "server".
+        got = {r["metric"].get("server", ""): float(r["value"][1])
+               for r in prometheus_query(stack, 'devhub_user_memory_limit_bytes{user="alice"}')}
         return got if set(got) >= {"", "gpu"} else None
 
     per_server = wait_until(limits, 90, interval=1, what="per-server series of alice's two servers in Prometheus")

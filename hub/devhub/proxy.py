@@ -56,11 +56,10 @@ def own_settings(env: Mapping[str, str]) -> dict:
         sys.exit(2)
 
 
-def default_args(env: Mapping[str, str] = os.environ) -> list[str]:
+def default_args(own: dict) -> list[str]:
     """DEFAULT_ARGS: the proxy port on PROXY_LISTEN_HOST (nginx's network), the API on
     PROXY_API_LISTEN_HOST (the hub's), routing on the Host header too unless SERVER_ROUTING=path
-    (the hub's routes are then "alice.<host>/user/alice/")."""
-    own = own_settings(env)
+    (the hub's routes are then "alice.<host>/user/alice/"); `own`: own_settings()."""
     return [f"--ip={listen_address(own['proxy_listen_host'], 'PROXY_LISTEN_HOST')}",
             f"--api-ip={listen_address(own['proxy_api_listen_host'], 'PROXY_API_LISTEN_HOST')}",
             *DEFAULT_ARGS, *([] if own["server_routing"] == "path" else ["--host-routing"])]
@@ -68,16 +67,17 @@ def default_args(env: Mapping[str, str] = os.environ) -> list[str]:
 
 def main(args: list[str]) -> None:
     # configurable-http-proxy's own variable, passed through when set (its documented interface)
+    own = own_settings(os.environ)
     token = os.environ.get("CONFIGPROXY_AUTH_TOKEN", "").strip()
     if not token:
         try:
-            token = secrets.read_or_create(own_settings(os.environ)["proxy_auth_token_file"])
+            token = secrets.read_or_create(own["proxy_auth_token_file"])
         except (OSError, secrets.SecretError) as exc:
             print(f"devhub.proxy: {exc}", file=sys.stderr)
             sys.exit(2)
     env = dict(os.environ, CONFIGPROXY_AUTH_TOKEN=token)
     chp = shutil.which("configurable-http-proxy") or "configurable-http-proxy"
-    os.execvpe(chp, [chp, *(args or default_args())], env)
+    os.execvpe(chp, [chp, *(args or default_args(own))], env)
 
 
 if __name__ == "__main__":

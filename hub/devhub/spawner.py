@@ -542,12 +542,13 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
             peers, others = await self._compose_peers()
             missing = {cid: aliases for cid, aliases in peers.items() if cid not in attached}
             unwanted = others & set(attached)
+            for cid in unwanted:
+                self.log.info("Detaching %s from %s: the settings no longer attach it", cid[:12], name)
             await asyncio.gather(*(self._attach(cid, network_id, aliases) for cid, aliases in missing.items()),
                                  *(self._detach(cid, network_id) for cid in unwanted))
         return network_id
 
     async def _detach(self, container_id: str, network_id: str) -> None:
-        self.log.info("Detaching %s from %s: the settings no longer attach it", container_id[:12], self.network_name)
         try:
             await self.docker("disconnect_container_from_network", container_id, network_id, force=True)
         except docker.errors.NotFound:
@@ -614,8 +615,7 @@ class DevhubSpawner(SshHostKeyState, DockerSpawner):
     async def _remove_network(self, network: dict) -> bool:
         name = network["Name"]
         try:
-            for container_id in list(network.get("Containers") or {}):
-                await self.docker("disconnect_container_from_network", container_id, network["Id"], force=True)
+            await asyncio.gather(*(self._detach(cid, network["Id"]) for cid in network.get("Containers") or {}))
             await self.docker("remove_network", network["Id"])
             self.log.info("Removed network %s", name)
             return True

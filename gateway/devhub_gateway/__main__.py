@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 
-from . import keys
+from . import keys, wire
 from .config import ConfigError, Settings, from_env
 from .limits import raise_open_files_limit
 from .router import Router, StaticRouter
@@ -24,6 +24,7 @@ def make_router(settings: Settings) -> Router:
 
 
 async def serve(settings: Settings) -> None:
+    wire.drop_cbc_only_ignore_packets()
     soft, hard = raise_open_files_limit()
     host_key = keys.host_key(settings.state_dir)
     client_key = keys.client_key(settings.state_dir)

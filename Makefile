@@ -94,11 +94,15 @@ bench: $(VENV)/.installed images
 	$(PY) bench/run.py
 
 # Re-resolve every pinned requirements file (needs network access to PyPI): the user image's for its
-# CPython 3.9, the hub's, the gateway's, the tests' and compose's for 3.11 (bookworm's).
+# CPython 3.9, the hub's, the gateway's, the tests' and compose's for 3.11 (bookworm's). The user
+# image leaves out rfc3987-syntax (and lark, which only it needs): jsonschema's optional "iri" format
+# checker, which no Jupyter schema uses, builds ~35 Lark parsers on import, about 1 CPU-second of
+# every notebook server's start (jsonschema skips the check when it is absent).
 lock:
 	python3 -m venv .lock-venv && .lock-venv/bin/pip install --quiet uv
 	.lock-venv/bin/uv pip compile --quiet --generate-hashes --no-header --python-version 3.9 \
-		--python-platform x86_64-manylinux_2_31 images/dev-gpu/requirements.in -o images/dev-gpu/requirements.lock
+		--python-platform x86_64-manylinux_2_31 --no-emit-package rfc3987-syntax --no-emit-package lark \
+		images/dev-gpu/requirements.in -o images/dev-gpu/requirements.lock
 	for env in hub gateway tests; do \
 		.lock-venv/bin/uv pip compile --quiet --generate-hashes --no-header --python-version 3.11 \
 			$$env/requirements.in -o $$env/requirements.lock || exit 1; \

@@ -67,6 +67,18 @@ def test_cuda_and_tensorflow_ship_in_layers_of_their_own(docker_client, image):
         assert size > least, f"{prefix}: {size / 1e6:.0f} MB"
 
 
+def test_notebook_server_start_builds_no_grammar_parsers(docker_client, image):
+    """The notebook server imports jsonschema's format checkers (through jupyter_events); with
+    rfc3987-syntax installed that import builds ~35 Lark parsers, 2.2 of the 3.3 CPU-seconds a
+    JupyterLab start took (py-spy). The lock leaves it out (Makefile `lock`); events still validate."""
+    probe = ("import sys, jupyterhub.singleuser.app, jupyterlab.labapp, jupyter_events; "
+             "from jupyter_events.validators import validate_schema; "
+             "validate_schema({'$id': 'https://example.org/e', 'version': '1', 'type': 'object', "
+             "'properties': {}, 'title': 't'}); "
+             "print(sorted(m for m in ('rfc3987_syntax', 'lark') if m in sys.modules))")
+    assert run_in_image(docker_client, image, "python3", "-c", probe).strip() == "[]"
+
+
 def test_tensorflow_imports_from_valid_bytecode(docker_client, image):
     """TensorFlow's layer has fixed time stamps and bytecode compiled against them (build/layer-out):
     stale bytecode on the read-only root would make every `import tensorflow` compile its thousands

@@ -36,6 +36,11 @@ c.ServerProxy.servers = {
     }
 }
 
-# jupyter-lsp comes with JupyterLab but the image has no language server for it to find; off, its
-# search for one at every start costs about 0.2 s of a server's start (bench: make bench).
-c.ServerApp.jpserver_extensions = {"jupyter_lsp": False}
+# Server extensions that come with JupyterLab but serve nothing here, off because every server's
+# start pays for them (py-spy of a JupyterLab start: 3.3 CPU-s before, 1.1 s with these and the
+# lock's leaving out rfc3987-syntax):
+# - jupyter-lsp: the image has no language server for it to find; its search costs about 0.2 s.
+# - notebook-shim: maps classic Notebook (NotebookApp, nbserver_extensions) settings onto Jupyter
+#   Server for nbclassic; linking it imports IPython's terminal and prompt_toolkit, about 0.5 s.
+#   Settings go under c.ServerApp here.
+c.ServerApp.jpserver_extensions = {"jupyter_lsp": False, "notebook_shim": False}

@@ -12,7 +12,9 @@ Two pairs of paths, measured interleaved so that both members of a pair see the 
   >= 0.80 on container addresses).
 - cpu: where the time goes on the gateway path: CPU seconds per 100 MB of the gateway, of the user
   container (sshd) and of the local ssh client, from the containers' cgroups and the client's rusage;
-  a gateway near one full core is bound by its own CPU (one event loop), not by the network.
+  a gateway near one full core is bound by its own CPU (one event loop), not by the network. The
+  totals of both paths, and their ratio: on a host whose cores the client, gateway and sshd keep busy
+  together (a 2-core machine), gateway/direct throughput cannot pass direct CPU / gateway-path CPU.
 - first byte: `ssh ... 'echo x'` from process start to the first output byte, p50 over N; the
   gateway's added latency is the p50 difference (goal <= 150 ms).
 - echo round trip: one persistent session running `cat`, one line written and read back at a time,
@@ -145,18 +147,25 @@ def _throughputs(paths: dict[str, list[str]], gateway, user, runs: int) -> dict:
         for direction in ("up", "down"):
             name = f"{direction}_{'default' if cipher is None else 'aes128gcm'}"
             samples: dict[str, list[float]] = {p: [] for p in paths}
-            cpu = {"gateway": 0.0, "user_container": 0.0, "ssh_client": 0.0}
+            cpu = {p: {"gateway": 0.0, "user_container": 0.0, "ssh_client": 0.0} for p in ("gateway", "direct")}
             for _ in range(runs):  # interleaved: every path sees the same machine noise
                 for p, base in paths.items():
                     before = (container_cpu_seconds(gateway), container_cpu_seconds(user), _client_cpu_seconds())
                     samples[p].append(_throughput(base, direction, cipher))
-                    if p == "gateway":
+                    if p in cpu:
                         after = (container_cpu_seconds(gateway), container_cpu_seconds(user), _client_cpu_seconds())
-                        for key, b, a in zip(cpu, before, after):
-                            cpu[key] += a - b
+                        for key, b, a in zip(cpu[p], before, after):
+                            cpu[p][key] += a - b
             result["container_addresses"][name] = _pair(samples, "gateway", "direct")
             result["published_ports"][name] = _pair(samples, "gateway_published", "direct_published")
-            result["cpu_s_per_100mb"][name] = {k: round(v / runs / (SIZE / 1e8), 3) for k, v in cpu.items()}
+            per_100mb = {p: {k: round(v / runs / (SIZE / 1e8), 3) for k, v in parts.items()} for p, parts in cpu.items()}
+            totals = {p: sum(parts.values()) for p, parts in per_100mb.items()}
+            result["cpu_s_per_100mb"][name] = {
+                **per_100mb["gateway"], "gateway_path_total": round(totals["gateway"], 3),
+                "direct_path_total": round(totals["direct"], 3),
+                # Where client, gateway and sshd share the host's cores and keep them busy, throughput
+                # follows CPU per byte: this is the gateway/direct ratio such a host allows.
+                "cpu_bound_ratio": round(totals["direct"] / totals["gateway"], 2)}
     return result
 
 

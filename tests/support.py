@@ -28,6 +28,24 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
                  "--disable-sync", "--no-first-run", "--disable-gpu"]
 
 
+def goto(page, url: str, timeout: float = 60, **kwargs):
+    """page.goto(url), again while Chromium cuts the load off with ERR_NETWORK_CHANGED: it does so
+    when the host's network interfaces change, and every spawn on this host adds a Docker bridge or
+    veth. A browser on another machine never sees that. Any other error is raised at once."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    kwargs.setdefault("wait_until", "domcontentloaded")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return page.goto(url, **kwargs)
+        except PlaywrightError as exc:
+            # The cut-off load, or the error page it leads to interrupting this one.
+            cut_off = "ERR_NETWORK_CHANGED" in str(exc) or "chrome-error://" in str(exc)
+            if not cut_off or time.monotonic() > deadline:
+                raise
+
+
 def wait_until(predicate: Callable[[], T], timeout: float = 60, interval: float = 0.2, what: str = "condition") -> T:
     """Poll `predicate` until it returns a truthy value; fail with `what` after `timeout` seconds.
 

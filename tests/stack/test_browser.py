@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
 
-from support import CHROMIUM_ARGS
+from support import CHROMIUM_ARGS, goto
 
 
 
@@ -29,8 +29,7 @@ def wait_for_lab(page, pending_url, lab_url, timeout=180):
     """Follow the spawn to JupyterLab.
 
     Chromium aborts requests in flight with ERR_NETWORK_CHANGED when the host's network interfaces
-    change, and every spawn creates a Docker bridge on this host (the user's network). A browser on
-    another machine never sees that; here the test reloads the page the way its user would.
+    change (support.goto); while a spawn is under way the test reloads the page the way its user would.
     """
     deadline = time.monotonic() + timeout
     while not lab_url.search(page.url):
@@ -67,7 +66,7 @@ FIRST_CELL = ("import tensorflow as tf, pandas, scipy, sklearn, PIL, ipywidgets,
 
 
 def test_login_spawn_notebook_tensorflow_and_stop(stack, page, artifacts):
-    page.goto(f"{stack.url}/", wait_until="domcontentloaded")
+    goto(page, f"{stack.url}/")
     expect(page.get_by_text("DEMO identity provider: not for production").first).to_be_visible()
     page.get_by_text(re.compile("Sign in with DEMO")).click()
     page.get_by_role("button", name="bob", exact=True).click()
@@ -102,6 +101,6 @@ def test_login_spawn_notebook_tensorflow_and_stop(stack, page, artifacts):
     expect(slider).to_be_visible(timeout=60_000)
     page.screenshot(path=str(artifacts / "browser-notebook-tf-2.9.3.png"))
     # Stop from the hub's home page.
-    page.goto(f"{stack.url}/hub/home", wait_until="domcontentloaded")
+    goto(page, f"{stack.url}/hub/home")
     page.locator("#stop").click()
     expect(page.locator("#start")).to_be_visible(timeout=120_000)

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from stack_support import hub_api, start_server, stop_server, user_container
-from support import CHROMIUM_ARGS, SshTarget, exec_out, make_keypair, wait_until
+from support import CHROMIUM_ARGS, SshTarget, exec_out, goto, make_keypair, wait_until
 
 HOSTILE_PAGE = (Path(__file__).resolve().parents[1] / "in_image" / "hostile_page.py").read_text()
 ATTACKS = ("steal-xsrf-fetch", "steal-xsrf-iframe", "steal-xsrf-popup", "add-key-stolen-xsrf",
@@ -38,7 +38,7 @@ def reports(box) -> list[dict]:
 
 
 def log_in_in_chromium(page, stack, user: str) -> None:
-    page.goto(f"{stack.url}/hub/oauth_login?next=%2Fhub%2Fhome", wait_until="domcontentloaded")
+    goto(page, f"{stack.url}/hub/oauth_login?next=%2Fhub%2Fhome")
     page.get_by_role("button", name=user, exact=True).click()
     page.wait_for_url(re.compile(r"/hub/home"), timeout=60_000)
 
@@ -80,7 +80,7 @@ def attack(stack, hostile_alice, alice_token, bob_token, tmp_path):
             wait_until(lambda: any(r["attack"] == "done" for r in reports(hostile_alice)), 60, interval=0.5,
                        what="alice's script to run every attack")
             page.wait_for_timeout(max(0.0, 10 - (time.monotonic() - opened)) * 1000)  # the 10 s bob stays on it
-            still_bob = page.goto(f"{stack.url}/hub/home")
+            still_bob = goto(page, f"{stack.url}/hub/home", wait_until="load")
             assert still_bob.ok and "/hub/home" in page.url  # bob's hub session was there all along
         finally:
             browser.close()

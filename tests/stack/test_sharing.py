@@ -11,7 +11,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
 
 from stack_support import add_key, hub_api, start_server, stop_server
-from support import CHROMIUM_ARGS, SshTarget, wait_until
+from support import CHROMIUM_ARGS, SshTarget, goto, wait_until
 from test_browser import visible_with_reloads, wait_for_lab
 
 
@@ -39,14 +39,14 @@ def exp1(stack, alice_token):
 
 
 def log_in(stack, page, user: str, then: str) -> None:
-    page.goto(f"{stack.url}/hub/oauth_login?next={then}", wait_until="domcontentloaded")
+    goto(page, f"{stack.url}/hub/oauth_login?next={then}")
     page.get_by_role("button", name=user, exact=True).click()
     page.wait_for_url(re.compile(re.escape(then)))
 
 
 def open_shared(page, url: str) -> None:
     """Open a server someone shared: JupyterHub asks the visitor to authorize access first."""
-    page.goto(url, wait_until="domcontentloaded")
+    goto(page, url)
     authorize = page.get_by_role("button", name=re.compile("Authorize"))
     try:
         authorize.click(timeout=15_000)
@@ -55,7 +55,7 @@ def open_shared(page, url: str) -> None:
 
 
 def refused(page, url: str) -> bool:
-    response = page.goto(url + "api/contents", wait_until="domcontentloaded")
+    response = goto(page, url + "api/contents")
     return response is not None and response.status == 403
 
 
@@ -109,7 +109,7 @@ def test_alice_shares_exp1_with_bob_then_revokes(stack, browsers, exp1, bob_toke
     link = section.locator(".devhub-code-link")
     expect(link).to_contain_text("/hub/accept-share?code=")
     expect(section.locator(".devhub-code-count")).to_have_text("1")
-    bob.goto(link.inner_text().strip(), wait_until="domcontentloaded")
+    goto(bob, link.inner_text().strip())
     expect(bob.locator("body")).to_contain_text("invited to access alice's server")
     bob.get_by_role("button", name="Accept invitation").click()
     bob.wait_for_load_state("domcontentloaded")

@@ -31,7 +31,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
 def goto(page, url: str, timeout: float = 60, **kwargs):
     """page.goto(url), again while Chromium cuts the load off with ERR_NETWORK_CHANGED: it does so
     when the host's network interfaces change, and every spawn on this host adds a Docker bridge or
-    veth. A browser on another machine never sees that. Any other error is raised at once."""
+    veth. A browser on another machine never sees that. Chromium then reloads the cut-off page on
+    its own, and that load can land during the next try and interrupt it: so that is tried again too.
+    Any other error is raised at once."""
     from playwright.sync_api import Error as PlaywrightError
 
     kwargs.setdefault("wait_until", "domcontentloaded")
@@ -40,8 +42,9 @@ def goto(page, url: str, timeout: float = 60, **kwargs):
         try:
             return page.goto(url, **kwargs)
         except PlaywrightError as exc:
-            # The cut-off load, or the error page it leads to interrupting this one.
-            cut_off = "ERR_NETWORK_CHANGED" in str(exc) or "chrome-error://" in str(exc)
+            # The cut-off load, or the error page or Chromium's own reload of it interrupting this one.
+            cut_off = any(sign in str(exc) for sign in (
+                "ERR_NETWORK_CHANGED", "chrome-error://", "is interrupted by another navigation"))
             if not cut_off or time.monotonic() > deadline:
                 raise
 

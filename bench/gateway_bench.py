@@ -24,6 +24,7 @@ Two pairs of paths, measured interleaved so that both members of a pair see the 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -42,7 +43,7 @@ from conftest import HARDENED  # noqa: E402  (the hub's flags, from the spawner)
 from image_bench import summary  # noqa: E402
 
 USER_IMAGE = "devhub/dev-gpu:latest"
-GATEWAY_IMAGE = "devhub/sshgw:latest"
+GATEWAY_IMAGE = os.environ.get("DEVHUB_GATEWAY_IMAGE", "devhub/sshgw:latest")
 STATE = "/var/lib/devhub-sshgw"
 SIZE = 200_000_000
 

@@ -19,8 +19,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Iterator
 
 import docker
 import requests
@@ -49,9 +53,9 @@ def side_by_side(a: list[float], b: list[float], a_name: str, b_name: str) -> di
     return {a_name: summary(a), b_name: summary(b), "p50_ratio": round(percentile(a, 0.5) / percentile(b, 0.5), 3)}
 
 
-def ready(jupyter_port: int, ssh_port: int) -> bool:
+def ready(jupyter_port: int, ssh_port: int, prefix: str = "/") -> bool:
     try:
-        if requests.get(f"http://127.0.0.1:{jupyter_port}/api", timeout=1).status_code != 200:
+        if requests.get(f"http://127.0.0.1:{jupyter_port}{prefix}api", timeout=1).status_code != 200:
             return False
         with socket.create_connection(("127.0.0.1", ssh_port), timeout=1) as s:
             return s.recv(64).startswith(b"SSH-2.0")
@@ -59,12 +63,52 @@ def ready(jupyter_port: int, ssh_port: int) -> bool:
         return False
 
 
-def one_start(client: docker.DockerClient) -> tuple[float, float]:
+class _HubVersion(BaseHTTPRequestHandler):
+    """What a starting single-user server asks its hub before it serves (GET of the API root)."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.send_response(200)
+        self.send_header("X-JupyterHub-Version", HUB_VERSION)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"version": "%s"}' % HUB_VERSION.encode())
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+HUB_VERSION = "5.5.4"  # the version both lock files pin
+
+
+@contextmanager
+def hub_mode_env() -> Iterator[dict]:
+    """The environment a hub gives a user's container (DockerSpawner's JUPYTERHUB_* variables) with
+    a stand-in for the hub's API: the container then runs jupyterhub-singleuser, as under the hub,
+    and its start can be timed with no hub in the way (the reference for the hub's own overhead)."""
+    server = ThreadingHTTPServer(("0.0.0.0", 0), _HubVersion)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    prefix = "/user/bench/"
+    try:
+        yield {"JUPYTERHUB_API_TOKEN": os.urandom(16).hex(), "JUPYTERHUB_CLIENT_ID": "jupyterhub-user-bench",
+               "JUPYTERHUB_API_URL": f"http://host.docker.internal:{server.server_address[1]}/hub/api",
+               "JUPYTERHUB_USER": "bench", "JUPYTERHUB_BASE_URL": "/", "JUPYTERHUB_SERVICE_PREFIX": prefix,
+               "JUPYTERHUB_SERVICE_URL": f"http://0.0.0.0:8888{prefix}",
+               "JUPYTERHUB_OAUTH_CALLBACK_URL": f"{prefix}oauth_callback"}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def one_start(client: docker.DockerClient, hub_env: dict | None = None) -> tuple[float, float]:
+    """Seconds from `docker run` to ready, and to Docker's "healthy". Standalone JupyterLab, or with
+    `hub_env` (from hub_mode_env) the single-user server a hub runs."""
     volume = client.volumes.create()
+    hub = {"environment": hub_env, "extra_hosts": {"host.docker.internal": "host-gateway"}} if hub_env else {}
+    prefix = hub_env["JUPYTERHUB_SERVICE_PREFIX"] if hub_env else "/"
     t0 = time.monotonic()
     container = client.containers.run(
         IMAGE, detach=True, volumes={volume.name: {"bind": "/home/jovyan", "mode": "rw"}},
-        ports={"2222/tcp": ("127.0.0.1", None), "8888/tcp": ("127.0.0.1", None)}, **HARDENED)
+        ports={"2222/tcp": ("127.0.0.1", None), "8888/tcp": ("127.0.0.1", None)}, **hub, **HARDENED)
     try:
         container.reload()
         ports = container.attrs["NetworkSettings"]["Ports"]
@@ -72,7 +116,7 @@ def one_start(client: docker.DockerClient) -> tuple[float, float]:
         ready_at = healthy_at = None
         deadline = t0 + 120
         while time.monotonic() < deadline and healthy_at is None:
-            if ready_at is None and ready(jp, sp):
+            if ready_at is None and ready(jp, sp, prefix):
                 ready_at = time.monotonic() - t0
             container.reload()
             if container.attrs["State"].get("Health", {}).get("Status") == "healthy":

@@ -5,7 +5,8 @@ makes (shell, exec, any subsystem: ``sftp`` goes to the container's sftp-server,
 work too). The upstream side is an asyncssh client process opened with the same command or
 subsystem, PTY type, modes and size, and the client's LANG / LC_* variables. Window-size changes,
 breaks and signals arrive as exceptions on the downstream stdin and are replayed upstream; the exit
-status or exit signal comes back. ``drain()`` on each write keeps SSH flow control end to end.
+status or exit signal comes back. Each channel's flow control pauses the other, so SSH flow
+control holds end to end.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import asyncssh
 from asyncssh.constants import EXTENDED_DATA_STDERR
 from asyncssh.sftp import MIN_SFTP_VERSION
 
-CHUNK = 256 * 1024
 ENV_PASS = re.compile(r"^(LANG|LANGUAGE|LC_[A-Z_]+|TZ|COLORTERM)$")
 
 
@@ -32,6 +32,21 @@ class RelayProcess(asyncssh.SSHServerProcess):
     def __init__(self, handler, on_close=None):
         super().__init__(handler, None, MIN_SFTP_VERSION, False)
         self._on_close = on_close
+        self._counters: Counters | None = None
+        self._early = 0  # bytes the client sent before the relay began (buffered until then)
+
+    def count_up(self, counters: Counters) -> None:
+        """Count what the client sends (it goes upstream), from its first byte."""
+        self._counters = counters
+        if self._early:
+            counters.add(up=self._early)
+
+    def data_received(self, data: bytes, datatype) -> None:
+        if self._counters:
+            self._counters.add(up=len(data))
+        else:
+            self._early += len(data)
+        super().data_received(data, datatype)
 
     def connection_lost(self, exc) -> None:
         super().connection_lost(exc)
@@ -113,54 +128,47 @@ def client_env(process: asyncssh.SSHServerProcess) -> dict[str, str]:
     return env
 
 
-async def _pump_in(process: asyncssh.SSHServerProcess, upstream: asyncssh.SSHClientProcess, counters: Counters) -> None:
-    reader, writer = process.stdin, upstream.stdin
-    while True:
-        try:
-            data = await reader.read(CHUNK)
-        except asyncssh.TerminalSizeChanged as exc:
-            upstream.change_terminal_size(exc.width, exc.height, exc.pixwidth, exc.pixheight)
-            continue
-        except asyncssh.BreakReceived as exc:
-            upstream.send_break(exc.msec)
-            continue
-        except asyncssh.SignalReceived as exc:
-            upstream.send_signal(exc.signal)
-            continue
-        if not data:
-            break
-        counters.add(up=len(data))
-        writer.write(data)
-        await writer.drain()
-    try:
-        writer.write_eof()
-    except (OSError, asyncssh.Error, BrokenPipeError):
-        pass
+class CountedClientProcess(asyncssh.SSHClientProcess):
+    """The upstream end of a session: counts what the container sends (stdout and stderr)."""
+
+    def __init__(self, counters: Counters):
+        super().__init__()
+        self._counters = counters
+
+    def data_received(self, data: bytes, datatype) -> None:
+        self._counters.add(down=len(data))
+        super().data_received(data, datatype)
 
 
-async def pipe(reader: asyncssh.SSHReader, writer: asyncssh.SSHWriter, count: Callable[[int], None]) -> None:
-    """Copy `reader` to `writer` until its end, `count`ing each chunk."""
-    while data := await reader.read(CHUNK):
-        count(len(data))
-        writer.write(data)
-        await writer.drain()
-
-
-async def relay_session(process: asyncssh.SSHServerProcess, upstream_conn: asyncssh.SSHClientConnection,
+async def relay_session(process: RelayProcess, upstream_conn: asyncssh.SSHClientConnection,
                         counters: Counters) -> tuple[int | None, tuple | None]:
-    """Run the client's request upstream and relay until it ends; returns (exit status, exit signal)."""
-    upstream = await upstream_conn.create_process(
+    """Run the client's request upstream and relay until it ends; returns (exit status, exit signal).
+
+    The two channels are joined by asyncssh's process-to-process redirection: every packet is
+    handed on from the receiving channel's callback, with each side's flow control pausing the
+    other, and no task or buffer per chunk in between (the relay's cost per byte is what bounds
+    throughput). Window changes, breaks and signals on the client's side are replayed upstream by
+    the same path (SSHClientProcess.feed_exception). The container's end of output is not passed
+    on as EOF: the channel stays writable for a last line (a server that went away), and `finish`
+    ends it with the exit status."""
+    process.count_up(counters)
+    _, upstream = await upstream_conn.create_session(
+        lambda: CountedClientProcess(counters),
         command=process.command, subsystem=process.subsystem, env=client_env(process),
         term_type=process.term_type, term_size=process.term_size if process.term_type else None,
         term_modes=process.term_modes if process.term_type else None, encoding=None)
-    inbound = asyncio.ensure_future(_pump_in(process, upstream, counters))
     try:
-        down = lambda n: counters.add(down=n)  # noqa: E731
-        await asyncio.gather(pipe(upstream.stdout, process.stdout, down), pipe(upstream.stderr, process.stderr, down))
-        await upstream.wait_closed()
+        await upstream.redirect(stdin=process.stdin)
+        await upstream.redirect(stdout=process.stdout, stderr=process.stderr, send_eof=False)
+        # Ends when the container's side closes (its command exited, or the connection went), or
+        # when the client's side does (then the upstream channel is closed below).
+        ended = [asyncio.ensure_future(upstream.wait_closed()), asyncio.ensure_future(process.wait_closed())]
+        try:
+            await asyncio.wait(ended, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in ended:
+                waiter.cancel()
     finally:
-        if not inbound.done():
-            inbound.cancel()
         upstream.close()
     return upstream.exit_status, upstream.exit_signal
 

@@ -44,6 +44,17 @@ def test_root_filesystem_is_read_only_and_tmp_run_are_writable(user_container):
     assert listing[0] == "drwx------" and listing[2] == "jovyan"
 
 
+def test_start_logs_no_errors(user_container):
+    """A start's log holds what the services say, and no error: supervisord's control socket used to
+    log a BrokenPipeError on every start (the early wake-up closed without reading the answer)."""
+    log = user_container.container.logs().decode()
+    assert "Jupyter Server" in log and "is running at" in log, log[-3000:]
+    assert "success: sshd entered RUNNING state" in log, log[-3000:]
+    assert "Extension Manager is 'readonly'" in log, log[-3000:]
+    for error in ("error:", "Traceback", "BrokenPipeError", "[E "):
+        assert error not in log, log[-3000:]
+
+
 def test_refuses_to_run_as_root(resources, image):
     container = resources.run(image, user="0:0")
     result = container.wait(timeout=60)

@@ -12,6 +12,7 @@ import json
 import re
 import socket
 import subprocess
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -136,6 +137,16 @@ def test_wrong_proxy_credentials_are_refused(alice_ssh):
     assert forged.startswith("http://bob:")
     result = alice_ssh.run(f"curl -sS --max-time 30 --proxy '{forged}' -o /dev/null -w '%{{http_code}}' http://pypi.org/simple/")
     assert result.stdout.strip() == "407", result.stdout + result.stderr
+
+
+def test_server_log_never_shows_the_egress_password(alice_ssh, docker_client):
+    """The proxy URL in a user's environment carries her egress password; nothing her server starts
+    writes it to the container's log (JupyterLab's PyPI extension manager did, on every start)."""
+    proxy = urlsplit(alice_ssh.check('echo "$HTTP_PROXY"').strip())
+    assert proxy.username == "alice" and len(proxy.password or "") >= 16, proxy
+    log = user_container(docker_client, "alice").logs().decode()
+    assert "Extension Manager is 'readonly'" in log, log[-3000:]  # the start got past the extension manager
+    assert proxy.password not in log
 
 
 def test_tensorboard_opens_at_the_users_own_url_only(stack, alice, bob, alice_token):

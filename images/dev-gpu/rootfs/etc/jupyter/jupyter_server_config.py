@@ -20,6 +20,11 @@ c.MultiKernelManager.default_kernel_name = "python3"
 # JupyterLab's news feed and update check need the internet and would only nag: off.
 c.LabApp.news_url = None
 c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
+# The extension manager lists what is installed and installs nothing: its PyPI mode parses a proxy
+# URL with credentials wrongly (the per-user egress proxy's), so it could not search PyPI here, and
+# it wrote that URL, password included, to the server's log on every start. Extensions install
+# like any package, `pip install <name>` in a terminal (into ~/.local, kept with the home).
+c.LabApp.extension_manager = "readonly"
 
 # TensorBoard at the user's own authenticated URL (<server>/tensorboard/, a launcher tile), on the
 # logs under ~/logs. jupyter-server-proxy starts it on first use; TensorBoard imports TensorFlow,

@@ -88,6 +88,8 @@ def start_and_follow(stack: Stack, token: str, user: str, timeout: float) -> Non
     started = hub_api(stack, token, "POST", f"/users/{user}/server")
     if started.status_code == 201:  # started at once
         return
+    if started.status_code == 400 and "is already running" in started.text:  # a login started it, and it is up
+        return
     assert started.status_code == 202, started.text
     deadline = time.monotonic() + timeout
     with requests.get(f"{stack.url}/hub/api/users/{user}/server/progress", headers={"Authorization": f"token {token}"},

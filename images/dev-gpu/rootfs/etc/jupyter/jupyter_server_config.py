@@ -23,7 +23,8 @@ c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
 # The extension manager lists what is installed and installs nothing: its PyPI mode parses a proxy
 # URL with credentials wrongly (the per-user egress proxy's), so it could not search PyPI here, and
 # it wrote that URL, password included, to the server's log on every start. Extensions install
-# like any package, `pip install <name>` in a terminal (into ~/.local, kept with the home).
+# like any package, `pip install <name>` in a terminal (into ~/.local, kept with the home), then a
+# restart of the server.
 c.LabApp.extension_manager = "readonly"
 
 # TensorBoard at the user's own authenticated URL (<server>/tensorboard/, a launcher tile), on the

@@ -26,8 +26,9 @@ ENV_PASS = re.compile(r"^(LANG|LANGUAGE|LC_[A-Z_]+|TZ|COLORTERM)$")
 
 class RelayProcess(asyncssh.SSHServerProcess):
     """A server process that hands every subsystem (sftp included) to our handler instead of
-    asyncssh's built-in SFTP server (overrides two hooks of asyncssh's stream session), and calls
-    `on_close` once its channel is gone (the gateway counts open channels)."""
+    asyncssh's built-in SFTP server (overrides two hooks of asyncssh's stream session), counts what
+    the client sends, and calls `on_close` once its channel is gone (the gateway counts open
+    channels)."""
 
     def __init__(self, handler, on_close=None):
         super().__init__(handler, None, MIN_SFTP_VERSION, False)

@@ -28,6 +28,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
                  "--disable-sync", "--no-first-run", "--disable-gpu"]
 
 
+NETWORK_CUT_OFF = ("ERR_NETWORK_CHANGED", "chrome-error://", "is interrupted by another navigation")
+
+
+def cut_off(exc: Exception) -> bool:
+    """Whether a Playwright error is a load Chromium cut off because the host's network interfaces
+    changed (see goto), or the error page or Chromium's own reload of it interrupting a load."""
+    return any(sign in str(exc) for sign in NETWORK_CUT_OFF)
+
+
 def goto(page, url: str, timeout: float = 60, **kwargs):
     """page.goto(url), again while Chromium cuts the load off with ERR_NETWORK_CHANGED: it does so
     when the host's network interfaces change, and every spawn on this host adds a Docker bridge or
@@ -42,10 +51,27 @@ def goto(page, url: str, timeout: float = 60, **kwargs):
         try:
             return page.goto(url, **kwargs)
         except PlaywrightError as exc:
-            # The cut-off load, or the error page or Chromium's own reload of it interrupting this one.
-            cut_off = any(sign in str(exc) for sign in (
-                "ERR_NETWORK_CHANGED", "chrome-error://", "is interrupted by another navigation"))
-            if not cut_off or time.monotonic() > deadline:
+            if not cut_off(exc) or time.monotonic() > deadline:
+                raise
+
+
+def log_in_with_demo_idp(page, login_url: str, user: str, landed, timeout: float = 60) -> None:
+    """Log `user` in through the demo identity provider's page (its button for `user`) and wait until
+    the page's URL matches `landed` (a compiled pattern). The redirects after the click can be cut
+    off like any load (see goto), and Chromium's own reload of the cut-off page may then replay a
+    step that cannot be replayed (the hub's OAuth callback with a code already used): then the whole
+    login is done again, within `timeout` seconds; one try waits 20 s at most."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            goto(page, login_url, timeout=max(1.0, deadline - time.monotonic()))
+            page.get_by_role("button", name=user, exact=True).click()
+            page.wait_for_url(landed, timeout=min(20.0, max(1.0, deadline - time.monotonic())) * 1000)
+            return
+        except PlaywrightError as exc:
+            if not cut_off(exc) or time.monotonic() > deadline:
                 raise
 
 

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from stack_support import hub_api, start_server, stop_server, user_container
-from support import CHROMIUM_ARGS, SshTarget, exec_out, goto, make_keypair, wait_until
+from support import CHROMIUM_ARGS, SshTarget, exec_out, goto, log_in_with_demo_idp, make_keypair, wait_until
 
 HOSTILE_PAGE = (Path(__file__).resolve().parents[1] / "in_image" / "hostile_page.py").read_text()
 ATTACKS = ("steal-xsrf-fetch", "steal-xsrf-iframe", "steal-xsrf-popup", "add-key-stolen-xsrf",
@@ -38,9 +38,7 @@ def reports(box) -> list[dict]:
 
 
 def log_in_in_chromium(page, stack, user: str) -> None:
-    goto(page, f"{stack.url}/hub/oauth_login?next=%2Fhub%2Fhome")
-    page.get_by_role("button", name=user, exact=True).click()
-    page.wait_for_url(re.compile(r"/hub/home"), timeout=60_000)
+    log_in_with_demo_idp(page, f"{stack.url}/hub/oauth_login?next=%2Fhub%2Fhome", user, re.compile(r"/hub/home"))
 
 
 @dataclass

@@ -11,7 +11,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
 
 from stack_support import add_key, hub_api, start_server, stop_server
-from support import CHROMIUM_ARGS, SshTarget, goto, wait_until
+from support import CHROMIUM_ARGS, SshTarget, goto, log_in_with_demo_idp, wait_until
 from test_browser import visible_with_reloads, wait_for_lab
 
 
@@ -39,9 +39,7 @@ def exp1(stack, alice_token):
 
 
 def log_in(stack, page, user: str, then: str) -> None:
-    goto(page, f"{stack.url}/hub/oauth_login?next={then}")
-    page.get_by_role("button", name=user, exact=True).click()
-    page.wait_for_url(re.compile(re.escape(then)))
+    log_in_with_demo_idp(page, f"{stack.url}/hub/oauth_login?next={then}", user, re.compile(re.escape(then)))
 
 
 def open_shared(page, url: str) -> None:

@@ -55,7 +55,7 @@ def goto(page, url: str, timeout: float = 60, **kwargs):
                 raise
 
 
-def log_in_with_demo_idp(page, login_url: str, user: str, landed, timeout: float = 60) -> None:
+def log_in_with_demo_idp(page, login_url: str, user: str, landed, timeout: float = 120) -> None:
     """Log `user` in through the demo identity provider's page (its button for `user`) and wait until
     the page's URL matches `landed` (a compiled pattern). The redirects after the click can be cut
     off like any load (see goto), and Chromium's own reload of the cut-off page may then replay a
@@ -73,6 +73,7 @@ def log_in_with_demo_idp(page, login_url: str, user: str, landed, timeout: float
         except PlaywrightError as exc:
             if not cut_off(exc) or time.monotonic() > deadline:
                 raise
+            print(f"log_in_with_demo_idp: {user}'s login was cut off at {page.url}; logging in again")
 
 
 def wait_until(predicate: Callable[[], T], timeout: float = 60, interval: float = 0.2, what: str = "condition") -> T:

@@ -130,10 +130,10 @@ def host_busy_cpu_s() -> float:
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def daemons_cpu_s() -> float:
-    """CPU seconds used so far by Docker's daemons (dockerd, containerd, the per-container shims with
-    the runc calls they waited for)."""
-    total = 0.0
+def daemons_cpu_s() -> dict[int, float]:
+    """CPU seconds used so far by each of Docker's daemons (dockerd, containerd, the per-container
+    shims with the runc calls they waited for), by process id."""
+    seconds = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
@@ -141,8 +141,15 @@ def daemons_cpu_s() -> float:
             continue
         if text[text.index("(") + 1:text.rindex(")")] in ("dockerd", "containerd", "containerd-shim"):
             fields = text[text.rindex(")") + 2:].split()
-            total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-    return total
+            seconds[int(stat.parent.name)] = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
+def daemons_cpu_since(before: dict[int, float]) -> float:
+    """CPU seconds Docker's daemons used since `before` (daemons_cpu_s), counting the processes alive
+    now: a shim that exited meanwhile (its container stopped) takes its seconds with it, so this is a
+    lower bound, never less than zero."""
+    return sum(now - before.get(pid, 0.0) for pid, now in daemons_cpu_s().items())
 
 
 def timed_burst(client: docker.DockerClient, stack: Stack, tokens: dict[str, str]) -> dict:
@@ -158,7 +165,7 @@ def timed_burst(client: docker.DockerClient, stack: Stack, tokens: dict[str, str
                       "user_servers": round(sum(servers), 1),
                       "per_user_server": round(sum(servers) / max(1, len(servers)), 2),
                       "hub": round(container_cpu_seconds(hub) - hub0, 1),
-                      "docker_daemons": round(daemons_cpu_s() - daemons0, 1),
+                      "docker_daemons": round(daemons_cpu_since(daemons0), 1),
                       "bench_client": round(self1.user + self1.system - self0.user - self0.system, 1)}}
 
 

@@ -173,7 +173,11 @@ def test_a_served_model_is_reached_through_ssh_tunnel_and_server_proxy(stack, al
         assert body.strip() == "model-says-hello"
     finally:
         tunnel.terminate()
-        tunnel.wait(10)
+        try:
+            tunnel.wait(10)
+        except subprocess.TimeoutExpired:  # seen once in a clean-clone run: the ssh client outlived SIGTERM by 10 s
+            tunnel.kill()
+            tunnel.wait(10)
     via_proxy = alice.session.get(f"{stack.server_url('alice')}/proxy/5000/", timeout=60)
     assert via_proxy.status_code == 200 and via_proxy.text.strip() == "model-says-hello"
     refused = bob.session.get(f"{stack.server_url('alice')}/proxy/5000/", timeout=60)

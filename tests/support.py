@@ -31,10 +31,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
 NETWORK_CUT_OFF = ("ERR_NETWORK_CHANGED", "chrome-error://", "is interrupted by another navigation")
 
 
-def cut_off(exc: Exception) -> bool:
-    """Whether a Playwright error is a load Chromium cut off because the host's network interfaces
-    changed (see goto), or the error page or Chromium's own reload of it interrupting a load."""
-    return any(sign in str(exc) for sign in NETWORK_CUT_OFF)
+def cut_off(error: Exception | str) -> bool:
+    """Whether a Playwright error (or a failed request's failure text) is a load Chromium cut off
+    because the host's network interfaces changed (see goto), or the error page or Chromium's own
+    reload of it interrupting a load."""
+    return any(sign in str(error) for sign in NETWORK_CUT_OFF)
 
 
 def goto(page, url: str, timeout: float = 60, **kwargs):

@@ -11,7 +11,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
 
 from stack_support import add_key, hub_api, start_server, stop_server
-from support import CHROMIUM_ARGS, SshTarget, goto, log_in_with_demo_idp, wait_until
+from support import CHROMIUM_ARGS, SshTarget, cut_off, goto, log_in_with_demo_idp, wait_until
 from test_browser import visible_with_reloads, wait_for_lab
 
 
@@ -70,7 +70,7 @@ def share_with(page, section, user: str, tries: int = 3) -> None:
             expect(section.locator(".devhub-share-rows tr")).to_have_text([re.compile(rf"^{user}")], timeout=15_000)
             return
         except AssertionError as exc:
-            if attempt == tries or not any("ERR_NETWORK_CHANGED" in f for f in failed):
+            if attempt == tries or not any(cut_off(f) for f in failed):
                 raise AssertionError(f"no share with {user} listed at {page.url}; failed requests: {failed}") from exc
             print(f"share_with: a request was cut off ({failed}); sharing again")
             goto(page, page.url)

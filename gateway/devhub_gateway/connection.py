@@ -233,17 +233,18 @@ class GatewayConnection(asyncssh.SSHServer):
         if not self.authenticated:
             return False
         token = self.channel_slot("session")
-        return relay.RelayProcess(self._run_session, on_close=lambda: self.release_channel(token))
+        return relay.RelayProcess(self._run_session, relay.Counters(on_bytes=self.relayed),
+                                  on_close=lambda: self.release_channel(token))
 
     def relayed(self, up: int, down: int) -> None:
         """Every relayed chunk, any channel: counted, and the user is active (activity.py)."""
         self.gw.metrics.relayed(up, down)
         self.gw.activity.traffic(self.target.login)
 
-    async def _run_session(self, process: asyncssh.SSHServerProcess) -> None:
+    async def _run_session(self, process: relay.RelayProcess) -> None:
         self.sessions += 1
         number = self.sessions
-        counters = relay.Counters(on_bytes=self.relayed)
+        counters = process.counters
         kind = "subsystem" if process.subsystem else ("exec" if process.command else "shell")
         closed_metric = self.gw.metrics.session_opened(metrics.session_kind(process.command, process.subsystem))
         started = time.time()
@@ -258,7 +259,7 @@ class GatewayConnection(asyncssh.SSHServer):
                 upstream = await self.upstream.ready(process.stderr)
                 if kind == "shell" and self.upstream.notice:
                     write(process.stderr, f"devhub: {self.upstream.notice}\r\n")
-                status, signal = await relay.relay_session(process, upstream, counters)
+                status, signal = await relay.relay_session(process, upstream)
             except RouteError as exc:
                 write(process.stderr, f"devhub: {exc}\r\n")
                 status = 255

@@ -27,26 +27,17 @@ ENV_PASS = re.compile(r"^(LANG|LANGUAGE|LC_[A-Z_]+|TZ|COLORTERM)$")
 class RelayProcess(asyncssh.SSHServerProcess):
     """A server process that hands every subsystem (sftp included) to our handler instead of
     asyncssh's built-in SFTP server (overrides two hooks of asyncssh's stream session), counts what
-    the client sends, and calls `on_close` once its channel is gone (the gateway counts open
+    the client sends from its first byte (bytes sent before the relay begins are buffered, and
+    counted as they arrive), and calls `on_close` once its channel is gone (the gateway counts open
     channels)."""
 
-    def __init__(self, handler, on_close=None):
+    def __init__(self, handler, counters: Counters, on_close=None):
         super().__init__(handler, None, MIN_SFTP_VERSION, False)
+        self.counters = counters
         self._on_close = on_close
-        self._counters: Counters | None = None
-        self._early = 0  # bytes the client sent before the relay began (buffered until then)
-
-    def count_up(self, counters: Counters) -> None:
-        """Count what the client sends (it goes upstream), from its first byte."""
-        self._counters = counters
-        if self._early:
-            counters.add(up=self._early)
 
     def data_received(self, data: bytes, datatype) -> None:
-        if self._counters:
-            self._counters.add(up=len(data))
-        else:
-            self._early += len(data)
+        self.counters.add(up=len(data))
         super().data_received(data, datatype)
 
     def connection_lost(self, exc) -> None:
@@ -141,8 +132,8 @@ class CountedClientProcess(asyncssh.SSHClientProcess):
         super().data_received(data, datatype)
 
 
-async def relay_session(process: RelayProcess, upstream_conn: asyncssh.SSHClientConnection,
-                        counters: Counters) -> tuple[int | None, tuple | None]:
+async def relay_session(process: RelayProcess,
+                        upstream_conn: asyncssh.SSHClientConnection) -> tuple[int | None, tuple | None]:
     """Run the client's request upstream and relay until it ends; returns (exit status, exit signal).
 
     The two channels are joined by asyncssh's process-to-process redirection: every packet is
@@ -152,9 +143,8 @@ async def relay_session(process: RelayProcess, upstream_conn: asyncssh.SSHClient
     the same path (SSHClientProcess.feed_exception). The container's end of output is not passed
     on as EOF: the channel stays writable for a last line (a server that went away), and `finish`
     ends it with the exit status."""
-    process.count_up(counters)
     _, upstream = await upstream_conn.create_session(
-        lambda: CountedClientProcess(counters),
+        lambda: CountedClientProcess(process.counters),
         command=process.command, subsystem=process.subsystem, env=client_env(process),
         term_type=process.term_type, term_size=process.term_size if process.term_type else None,
         term_modes=process.term_modes if process.term_type else None, encoding=None)

@@ -36,6 +36,30 @@ persist_computed() {
     mv -f "$tmp" .env
 }
 
+# USER_EXTRA_CA as compose mounts it: the operator's file; "none": no extra CA (an empty file); unset:
+# the CAs this host's administrator added to its own trust store (a TLS-inspecting company proxy's,
+# in $HOST_LOCAL_CAS), collected into $HOST_CAS_FILE, so that pip in users' servers trusts what the
+# host trusts; empty when the host added none. Prints the path (or nothing).
+HOST_LOCAL_CAS="${HOST_LOCAL_CAS:-/usr/local/share/ca-certificates}"
+HOST_CAS_FILE=.host-cas.pem
+user_extra_ca() {
+    local chosen file
+    chosen="$(setting USER_EXTRA_CA '')"
+    case "$chosen" in
+        none) printf '/dev/null'; return ;;
+        ?*) printf '%s' "$chosen"; return ;;
+    esac
+    rm -f "$HOST_CAS_FILE"
+    [ -d "$HOST_LOCAL_CAS" ] || return 0
+    while IFS= read -r -d '' file; do
+        sed -e '$a\' "$file" >>"$HOST_CAS_FILE"  # each file's last line ends with a newline
+    done < <(find "$HOST_LOCAL_CAS" -name '*.crt' -type f -print0 | sort -z)
+    if [ -s "$HOST_CAS_FILE" ]; then
+        chmod 644 "$HOST_CAS_FILE"  # certificates, no secret: the hub reads it as its own user
+        printf '%s' "$PWD/$HOST_CAS_FILE"
+    fi
+}
+
 # The compose project's name as compose itself resolves it (COMPOSE_PROJECT_NAME from the
 # environment or .env, else `name:` in docker-compose.yml): its volumes are <project>_<volume>.
 compose_project() {

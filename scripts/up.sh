@@ -29,10 +29,18 @@ case "$(setting MONITORING 0)" in
     0) ;;
     *) echo "up: MONITORING=$(setting MONITORING 0) is invalid: expected 0 or 1" >&2; exit 2 ;;
 esac
+# pip in users' servers trusts the CAs this host added (or USER_EXTRA_CA; scripts/stack-env.sh).
+chosen_ca="$(setting USER_EXTRA_CA '')"
+USER_EXTRA_CA="$(user_extra_ca)"
+export USER_EXTRA_CA
+if [ -z "$chosen_ca" ] && [ -n "$USER_EXTRA_CA" ]; then
+    echo "up: users' servers trust this host's own CAs ($(grep -c -- '-BEGIN CERTIFICATE-' "$USER_EXTRA_CA") from $HOST_LOCAL_CAS, e.g. a TLS-inspecting proxy's);" \
+         "USER_EXTRA_CA=none in .env turns this off" >&2
+fi
 # Kept in .env so that plain `docker compose ...` sees the same stack (scripts/stack-env.sh).
 export DEMO_IDP_UPSTREAM="${DEMO_IDP_UPSTREAM:-}"
 export BIND_ADDRESS="${BIND_ADDRESS:-$(setting BIND_ADDRESS 0.0.0.0)}" SSH_BIND_ADDRESS="${SSH_BIND_ADDRESS:-$(setting SSH_BIND_ADDRESS 0.0.0.0)}"
-persist_computed DOCKER_GID COMPOSE_PROFILES DEMO_IDP_UPSTREAM BIND_ADDRESS SSH_BIND_ADDRESS EGRESS_HOST_ADDRESSES
+persist_computed DOCKER_GID COMPOSE_PROFILES DEMO_IDP_UPSTREAM BIND_ADDRESS SSH_BIND_ADDRESS EGRESS_HOST_ADDRESSES USER_EXTRA_CA
 # Upgrades: the gateway's keys from before it ran as its own user (uid 990, now 991) become its own.
 docker compose run --rm --no-deps --user 0 --cap-add CHOWN --entrypoint chown sshgw -R 991:991 /var/lib/devhub-sshgw
 docker compose up --detach --wait --wait-timeout "${UP_TIMEOUT:-180}" "$@"

@@ -244,7 +244,8 @@ def host_addresses() -> str:
 
 def host_local_cas(directory: Path = ROOT / "tests" / "artifacts") -> str:
     """The CAs this host added to its own trust store (a TLS-inspecting proxy's, here), as one PEM
-    file for USER_EXTRA_CA; "" when it has none (then no extra CA is needed)."""
+    file for USER_EXTRA_CA, as `make up` gives them when USER_EXTRA_CA is unset (user_extra_ca in
+    scripts/stack-env.sh); "" when it has none (then no extra CA is needed)."""
     pems = [p.read_text() for p in sorted(LOCAL_CAS.rglob("*.crt"))] if LOCAL_CAS.is_dir() else []
     if not pems:
         return ""

@@ -1,5 +1,5 @@
 """What an administrator types, as commands, in a fresh clone without .env: `make up`, then plain
-`docker compose ps|logs|exec` with no extra variables, `make status` with a running server,
+`docker compose ps|logs|exec` with no extra variables, `make status` and `pip` in a running server,
 `make down` (with and without .env) leaving no user server or user network behind.
 
 It runs the stack under compose's default project name `devhub` (what `make up` uses), on free
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from stack_support import ROOT, Stack, start_server
+from stack_support import LOCAL_CAS, ROOT, Stack, start_server
 from support import free_port
 
+PACKAGE, VERSION = "tabulate", "0.9.0"  # small, pure Python, not in the image
 USER = "mkcheck"  # a demo user of its own (DEMO_EXTRA_USERS), so no real user's home is touched
 PREFIX = "devhub-user-"
 
@@ -86,6 +87,17 @@ def test_make_up_then_plain_compose_status_and_make_down(clone, docker_client):
     assert status.returncode == 0, status.stderr
     row = next(line for line in status.stdout.splitlines() if line.startswith(USER + " "))
     assert f"{PREFIX}{USER}" in row and " none " in row and ("MiB" in row or "GiB" in row), status.stdout
+
+    # pip in the server reaches PyPI with make up's defaults. Where this host's administrator added
+    # CAs to its trust store (a TLS-inspecting proxy's, as on the build machines), make up gave them
+    # to user servers and said so; without them pip fails there with CERTIFICATE_VERIFY_FAILED.
+    added = "".join(p.read_text() for p in sorted(LOCAL_CAS.rglob("*.crt"))) if LOCAL_CAS.is_dir() else ""
+    if added.count("-BEGIN CERTIFICATE-"):
+        assert (f"users' servers trust this host's own CAs ({added.count('-BEGIN CERTIFICATE-')} from {LOCAL_CAS}"
+                in up.stderr), up.stderr
+    pip = docker_client.containers.get(f"{PREFIX}{USER}").exec_run(
+        ["pip", "download", "--no-deps", "--no-cache-dir", "-d", "/tmp/dl", f"{PACKAGE}=={VERSION}"], user="1000")
+    assert pip.exit_code == 0 and f"Saved /tmp/dl/{PACKAGE}-{VERSION}" in pip.output.decode(), pip.output.decode()[-2000:]
 
     # make down without .env: exits 0 and leaves no user server or network.
     (clone / ".env").unlink()

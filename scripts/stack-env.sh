@@ -38,25 +38,40 @@ persist_computed() {
 
 # USER_EXTRA_CA as compose mounts it: the operator's file; "none": no extra CA (an empty file); unset:
 # the CAs this host's administrator added to its own trust store (a TLS-inspecting company proxy's,
-# in $HOST_LOCAL_CAS), collected into $HOST_CAS_FILE, so that pip in users' servers trusts what the
-# host trusts; empty when the host added none. Prints the path (or nothing).
+# in $HOST_LOCAL_CAS, as update-ca-certificates finds them), so that pip in users' servers trusts
+# what the host trusts; nothing when the host added none. Prints the path (or nothing). The CAs go
+# to .host-cas-<hash of their content>.pem: when they change, so does the path, and compose then
+# recreates the hub, which reads the file at its start.
 HOST_LOCAL_CAS="${HOST_LOCAL_CAS:-/usr/local/share/ca-certificates}"
-HOST_CAS_FILE=.host-cas.pem
+MAX_EXTRA_CA_BYTES=100000  # hub/devhub/settings.py MAX_EXTRA_CA_BYTES
 user_extra_ca() {
-    local chosen file
+    local chosen file pems name
     chosen="$(setting USER_EXTRA_CA '')"
     case "$chosen" in
         none) printf '/dev/null'; return ;;
         ?*) printf '%s' "$chosen"; return ;;
     esac
-    rm -f "$HOST_CAS_FILE"
-    [ -d "$HOST_LOCAL_CAS" ] || return 0
-    while IFS= read -r -d '' file; do
-        sed -e '$a\' "$file" >>"$HOST_CAS_FILE"  # each file's last line ends with a newline
-    done < <(find "$HOST_LOCAL_CAS" -name '*.crt' -type f -print0 | sort -z)
-    if [ -s "$HOST_CAS_FILE" ]; then
-        chmod 644 "$HOST_CAS_FILE"  # certificates, no secret: the hub reads it as its own user
-        printf '%s' "$PWD/$HOST_CAS_FILE"
+    pems="$(mktemp .host-cas.XXXXXX)"
+    if [ -d "$HOST_LOCAL_CAS" ]; then
+        while IFS= read -r -d '' file; do
+            sed -e '$a\' "$file" >>"$pems"  # each file's last line ends with a newline
+        done < <(find -L "$HOST_LOCAL_CAS" -name '*.crt' -type f -print0 | LC_ALL=C sort -z)
+    fi
+    rm -f .host-cas-*.pem
+    # The hub passes them in each server's environment, which caps them (hub/devhub/settings.py).
+    if [ "$(wc -c <"$pems")" -gt "$MAX_EXTRA_CA_BYTES" ]; then
+        echo "up: this host's own CAs in $HOST_LOCAL_CAS are $(wc -c <"$pems") bytes, more than users' servers" \
+             "can be given ($MAX_EXTRA_CA_BYTES): set USER_EXTRA_CA in .env to the one CA they need (a PEM file), or none" >&2
+        rm -f "$pems"
+        return 2
+    fi
+    if [ -s "$pems" ]; then
+        name=".host-cas-$(sha256sum "$pems" | cut -c1-12).pem"
+        chmod 644 "$pems"  # certificates, no secret: the hub reads it as its own user
+        mv -f "$pems" "$name"
+        printf '%s' "$PWD/$name"
+    else
+        rm -f "$pems"
     fi
 }
 

@@ -31,7 +31,7 @@ case "$(setting MONITORING 0)" in
 esac
 # pip in users' servers trusts the CAs this host added (or USER_EXTRA_CA; scripts/stack-env.sh).
 chosen_ca="$(setting USER_EXTRA_CA '')"
-USER_EXTRA_CA="$(user_extra_ca)"
+USER_EXTRA_CA="$(user_extra_ca)" || exit 2
 export USER_EXTRA_CA
 if [ -z "$chosen_ca" ] && [ -n "$USER_EXTRA_CA" ]; then
     echo "up: users' servers trust this host's own CAs ($(grep -c -- '-BEGIN CERTIFICATE-' "$USER_EXTRA_CA") from $HOST_LOCAL_CAS, e.g. a TLS-inspecting proxy's);" \
